@@ -1,0 +1,70 @@
+# minisagan: `make train` trains the default model, `make test` runs every check. Both create the
+# virtual environment .venv on first use and reuse it while pyproject.toml is unchanged.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+RUN ?= runs/$(shell date +%Y%m%d-%H%M%S)
+SMOKE := MINISAGAN_PROFILE=smoke
+
+.PHONY: install train test unit mirror mirror-check reference reference-check nbval book book-check \
+        book-student notebooks bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (first time: about 2.5 minutes and 6 GB)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## The two commands of the README
+train: $(STAMP)
+	$(BIN)/python -m minisagan train --run-dir $(RUN)
+
+test: mirror-check reference-check book-check
+	$(SMOKE) $(BIN)/python -m pytest tests --nbval -p no:cacheprovider
+
+## Each part of `make test` on its own
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+mirror-check: $(STAMP)
+	$(BIN)/python -m minisagan.infra.mirror --check
+
+reference-check: $(STAMP)
+	$(BIN)/python -m minisagan.infra.notebooks check
+
+nbval: $(STAMP)
+	$(SMOKE) $(BIN)/python -m pytest --nbval tests/notebooks -p no:cacheprovider
+
+book-check: $(STAMP)
+	$(SMOKE) $(BIN)/jupyter-book build . --path-output _build/smoke -W --keep-going -q
+
+## Writing and building
+mirror: $(STAMP)
+	$(BIN)/python -m minisagan.infra.mirror
+
+reference: $(STAMP)
+	$(BIN)/python -m minisagan.infra.notebooks reference
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/python -m minisagan.infra.notebooks export --out _build/html/notebooks
+	@echo "open _build/html/index.html"
+
+book-student: $(STAMP)
+	$(BIN)/python -m minisagan.infra.notebooks student-config --out _build/student_config.yml
+	$(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student -W --keep-going
+
+notebooks: $(STAMP)
+	$(BIN)/python -m minisagan.infra.notebooks export --out notebooks
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script; done
+
+clean:
+	rm -rf _build notebooks .pytest_cache

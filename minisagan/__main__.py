@@ -1,0 +1,5 @@
+import sys
+
+from minisagan.infra.cli import main
+
+sys.exit(main())

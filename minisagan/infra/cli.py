@@ -1,0 +1,89 @@
+"""The command line: ``minisagan train | resume | sample`` (also ``python -m minisagan``).
+
+Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
+a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
+"""
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import CheckpointError, ConfigError, DataError
+from .config import TrainConfig
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "betas":
+            parser.add_argument(flag, type=float, nargs=2, metavar=("BETA1", "BETA2"), default=None)
+        else:
+            kind = {int: int, float: float}.get(type(f.default), str)
+            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
+                                help=f"default {f.default!r} (the profile's preset may change it)")
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    if args.config:
+        return TrainConfig.from_file(args.config, **overrides)
+    return TrainConfig.for_profile(overrides.pop("profile", None), **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minisagan", description="Train and sample the minisagan book's GANs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="start a run (writes samples, curves, metrics, checkpoints)",
+                                description="Start a training run in --run-dir.")
+    train.add_argument("--config", type=Path, help="a .toml or .json file of config keys")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(train)
+
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint",
+                                 description="Continue the run in RUN_DIR exactly where it stopped.")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--steps", type=int, help="train up to this many steps in all (default: the run's own)")
+    resume.add_argument("--quiet", action="store_true")
+
+    sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
+                                 description="Write an image grid from a run's generator.")
+    sample.add_argument("checkpoint", type=Path, help="a checkpoint.pt, or the run folder holding it")
+    sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, default=Path("samples.png"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported here so that `minisagan --help` answers without loading torch's models.
+    from . import trainer
+
+    try:
+        if args.command == "train":
+            run_dir = trainer.train(_config_from_args(args), progress=not args.quiet)
+        elif args.command == "resume":
+            run_dir = trainer.resume(args.run_dir, steps=args.steps, progress=not args.quiet)
+        else:
+            run_dir = _sample(args, trainer)
+    except (ConfigError, DataError, CheckpointError, FileExistsError, trainer.TrainingDiverged, ValueError) as err:
+        print(f"minisagan: error: {err}", file=sys.stderr)
+        return 2
+    print(f"minisagan: wrote {run_dir}")
+    return 0
+
+
+def _sample(args, trainer) -> Path:
+    import torch
+    from torchvision.utils import save_image
+
+    from .plots import to_grid
+
+    path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
+    G, config = trainer.load_generator(path)
+    z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    with torch.no_grad():
+        save_image(to_grid(G(z)), args.out)
+    return args.out

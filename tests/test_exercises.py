@@ -1,0 +1,133 @@
+"""Every exercise's solution passes its checker; wrong answers fail it and say how far off they are."""
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minisagan.data import sample_shapes
+from minisagan.exercises import CheckResult, ch00, ch01
+from minisagan.infra.mirror import chapter_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solutions(chapter: Path) -> tuple[str, list[tuple[str, str]]]:
+    """The chapter's first code cell (its imports) and the code cells inside each solution, by label."""
+    notebook = jupytext.read(chapter)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    found, label = [], None
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            # a markdown cell may close one solution and open the next: the last directive counts
+            for directive in re.finditer(r"```\{solution-(start|end)\}\s*(\S*)", cell.source):
+                label = directive[2] if directive[1] == "start" else None
+        elif label is not None:
+            found.append((label, cell.source))
+    return code[0].source, found
+
+
+def run_cell(source: str, namespace: dict):
+    """exec a cell; return the value of its last expression, as a notebook would display it."""
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<cell>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace) if last else None
+
+
+def _all_solutions():
+    for chapter in chapter_paths(ROOT):
+        preamble, found = solutions(chapter)
+        for label, source in found:
+            yield pytest.param(chapter, preamble, source, id=f"{chapter.stem}:{label}")
+
+
+@pytest.mark.parametrize("chapter, preamble, source", list(_all_solutions()))
+def test_solution_passes_its_checker(chapter, preamble, source, monkeypatch):
+    monkeypatch.chdir(chapter.parent)
+    namespace = {}
+    run_cell(preamble, namespace)
+    # Solutions may use functions the chapter defined earlier: define them (and nothing else, so
+    # no training runs) before the solution.
+    for cell in jupytext.read(chapter).cells:
+        if cell.cell_type == "code":
+            body = [node for node in ast.parse(cell.source).body if isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+            exec(compile(ast.Module(body=body, type_ignores=[]), "<definitions>", "exec"), namespace)
+    result = run_cell(source, namespace)
+    assert isinstance(result, CheckResult), "a solution ends by calling its checker"
+    assert result.passed, repr(result)
+
+
+def test_every_chapter_has_exercises_with_solutions_and_every_checker_is_used():
+    for chapter in chapter_paths(ROOT):
+        text = chapter.read_text()
+        _, found = solutions(chapter)
+        labels = re.findall(r"```\{exercise\}.*\n:label: (\S+)", text)
+        assert len(labels) >= 3, f"{chapter.name} has {len(labels)} exercises"
+        assert {label for label, _ in found} == set(labels), f"{chapter.name}: an exercise lacks a solution"
+        module = importlib.import_module(f"minisagan.exercises.ch{chapter.name[:2]}")
+        checkers = {name for name, obj in vars(module).items()
+                    if name.startswith("check_") and getattr(obj, "__module__", None) == module.__name__}
+        used = {name for _, source in found for name in checkers if f"{name}(" in source}
+        assert used == checkers, f"{chapter.name}: checkers without a solution: {checkers - used}"
+
+
+# --- Wrong answers fail, and the message says how far off they are --------------------------------
+
+def test_hinge_checker_rejects_a_loss_without_the_margin():
+    result = ch01.check_hinge_d_loss(lambda real, fake: F.relu(-real).mean() + F.relu(fake).mean())
+    assert not result.passed and "off by" in result.message
+
+
+def test_hinge_checker_rejects_swapped_signs_and_non_tensors():
+    assert not ch01.check_hinge_d_loss(lambda real, fake: F.relu(1 + real).mean() + F.relu(1 - fake).mean())
+    result = ch01.check_hinge_d_loss(lambda real, fake: 0.5)
+    assert not result.passed and "expected a tensor" in result.message
+
+
+def test_hinge_checker_rejects_a_sum_instead_of_a_mean():
+    assert not ch01.check_hinge_d_loss(lambda real, fake: F.relu(1 - real).sum() + F.relu(1 + fake).sum())
+
+
+def test_hinge_by_hand_checker_reports_the_distance():
+    assert ch01.check_hinge_by_hand(5 / 3).passed
+    result = ch01.check_hinge_by_hand(2.5)
+    assert not result.passed and "off by 0.833" in result.message
+    assert not ch01.check_hinge_by_hand("about two").passed
+
+
+def test_ns_checker_rejects_the_overflowing_formula():
+    result = ch01.check_ns_g_loss(lambda s: -torch.log(torch.sigmoid(s)).mean())
+    assert not result.passed and "inf or nan" in result.message
+
+
+def test_ns_checker_rejects_the_saturating_loss():
+    # log(1 - sigmoid(s)): the minimax generator loss the non-saturating one replaced
+    assert not ch01.check_ns_g_loss(lambda s: -F.softplus(s).mean())
+
+
+def test_twin_checker_rejects_the_off_by_one_mirror():
+    result = ch00.check_twin_position(lambda x, y, size: (size - 1 - x, y))
+    assert not result.passed and "expected" in result.message
+    assert not ch00.check_twin_position(lambda x, y, size: (size - x, size - y))
+
+
+def test_half_consistent_checker_rejects_all_real_and_blank_images():
+    real, _ = sample_shapes(20, seed=0)
+    result = ch00.check_half_consistent(real)
+    assert not result.passed and "1.000, not 0.5" in result.message
+    blank = real.clone()
+    blank[10:] = -1
+    assert "lack an object" in ch00.check_half_consistent(blank).message
+    assert not ch00.check_half_consistent(real[:5]).passed
+
+
+def test_receptive_field_checker_rejects_near_misses():
+    assert ch00.check_receptive_field_layers(6).passed
+    assert not ch00.check_receptive_field_layers(12).passed
+    assert not ch00.check_receptive_field_layers(5).passed
