@@ -70,7 +70,7 @@ def test_student_config_hides_solutions_and_keeps_the_rest(tmp_path):
     path = notebooks.student_config(ROOT, tmp_path / "student.yml")
     student = yaml.safe_load(path.read_text())
     reader = yaml.safe_load((ROOT / "_config.yml").read_text())
-    assert reader["sphinx"]["config"]["hide_solutions"] is False
-    assert student["sphinx"]["config"]["hide_solutions"] is True
+    assert reader["sphinx"]["config"]["minisagan_student"] is False
+    assert student["sphinx"]["config"]["minisagan_student"] is True
     assert student["execute"] == reader["execute"]
     assert student["sphinx"]["extra_extensions"] == reader["sphinx"]["extra_extensions"]

@@ -8,7 +8,7 @@ The chapters are MyST markdown (``book/NN_*.md``), paired through jupytext. This
   ``nbval-ignore-output``, so a wrong number fails CI, not only an exception. Images are dropped
   from the saved outputs (nbval does not compare them) to keep the files small.
 - ``check``: fails when a reference notebook's cells differ from its chapter (run ``make reference``).
-- ``student-config``: the book's ``_config.yml`` with the exercises' solutions removed.
+- ``student-config``: the book's ``_config.yml`` for the student edition (solutions left out).
 """
 
 import argparse
@@ -94,9 +94,9 @@ def export(root: Path, out: Path) -> list[Path]:
 
 
 def student_config(root: Path, out: Path) -> Path:
-    """``_config.yml`` with ``hide_solutions`` on: sphinx-exercise then leaves every solution out."""
+    """``_config.yml`` with ``minisagan_student`` on: `student_edition` then leaves every solution out."""
     config = yaml.safe_load((root / "_config.yml").read_text())
-    config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    config.setdefault("sphinx", {}).setdefault("config", {})["minisagan_student"] = True
     config["title"] = config.get("title", "") + " (student edition)"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, sort_keys=False))

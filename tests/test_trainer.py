@@ -1,0 +1,237 @@
+"""Checkpoints survive crashes and name the file when damaged; the trainer writes a full run folder,
+refuses to overwrite a run, stops on a non-finite loss, and resumes to exactly the same numbers."""
+
+import json
+import random
+import re
+
+import pytest
+import torch
+from PIL import Image
+
+from minisagan.errors import CheckpointError, DataError
+from minisagan.infra import trainer
+from minisagan.infra.checkpoint import load_checkpoint, save_checkpoint
+from minisagan.infra.config import TrainConfig
+from minisagan.infra.trainer import (
+    LOG_COLUMNS,
+    TrainingDiverged,
+    epoch_batches,
+    load_generator,
+    read_log,
+    resume,
+    train,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Models this small run faster on one thread than on two competing with other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(run_dir, **overrides) -> TrainConfig:
+    """A run of a few 32x32 steps on 10 built-in images: 2 full batches of 4 per epoch, so 6 steps
+    cross two epoch boundaries."""
+    values = dict(width=8, z_dim=16, batch_size=4, data_size=10, steps=6, log_every=1, sample_every=3,
+                  checkpoint_every=3, device="cpu", run_dir=str(run_dir))
+    return TrainConfig.for_profile("smoke", **{**values, **overrides})
+
+
+def model_weights(checkpoint_path):
+    state = load_checkpoint(checkpoint_path)
+    return {f"{net}.{name}": tensor for net in ("G", "D") for name, tensor in state[net].items()}
+
+
+# --- checkpoint files ----------------------------------------------------------------------------
+
+def test_save_leaves_only_the_checkpoint_and_loads_back(tmp_path):
+    path = tmp_path / "ckpt" / "checkpoint.pt"
+    weights = torch.randn(3, 4)
+    save_checkpoint({"step": 1, "w": weights}, path)
+    save_checkpoint({"step": 2, "w": weights + 1}, path)
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no *.tmp left behind
+    state = load_checkpoint(path)
+    assert state["step"] == 2 and torch.equal(state["w"], weights + 1)
+
+
+def test_crash_mid_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    weights = torch.randn(8)
+    save_checkpoint({"step": 1, "w": weights}, path)
+    before = path.read_bytes()
+
+    def crash(obj, handle):
+        handle.write(b"PK\x03\x04half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 2, "w": weights + 1}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    state = load_checkpoint(path)
+    assert state["step"] == 1 and torch.equal(state["w"], weights)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -10], ids=["empty", "header", "half", "tail-cut"])
+def test_truncated_checkpoint_is_an_error_naming_the_path(tmp_path, keep):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint({"step": 1, "w": torch.randn(100)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep) if isinstance(keep, float) else keep])
+    with pytest.raises(CheckpointError, match=re.escape(repr(str(path))) + ".*corrupt or truncated"):
+        load_checkpoint(path)
+
+
+# Seed 43 makes the unpickler ask for an impossible frame length (OverflowError), not a clean
+# UnpicklingError: any damage must still come back as a CheckpointError.
+@pytest.mark.parametrize("seed", [0, 1, 43])
+def test_random_bytes_are_an_error_naming_the_path(tmp_path, seed):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(random.Random(seed).randbytes(64))
+    with pytest.raises(CheckpointError, match=re.escape(repr(str(path)))):
+        load_checkpoint(path)
+
+
+def test_foreign_and_missing_files_are_errors_naming_the_path(tmp_path):
+    foreign = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match=re.escape(repr(str(foreign))) + " is not a minisagan checkpoint"):
+        load_checkpoint(foreign)
+    missing = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(CheckpointError, match="no checkpoint at " + re.escape(repr(str(missing)))):
+        load_checkpoint(missing)
+
+
+# --- data order ----------------------------------------------------------------------------------
+
+def test_epoch_batches_are_a_permutation_split_into_full_batches():
+    batches = epoch_batches(10, 3, seed=0, epoch=0)
+    assert [len(b) for b in batches] == [3, 3, 3]  # the incomplete tail of 1 is dropped
+    flat = [i for b in batches for i in b]
+    assert len(set(flat)) == 9 and set(flat) <= set(range(10))
+    assert sorted(i for b in epoch_batches(12, 4, seed=5, epoch=2) for i in b) == list(range(12))
+    assert epoch_batches(3, 4, seed=0, epoch=0) == []
+
+
+def test_epoch_batches_are_fixed_by_seed_and_epoch_and_differ_across_epochs():
+    assert epoch_batches(50, 5, seed=3, epoch=1) == epoch_batches(50, 5, seed=3, epoch=1)
+    orders = {tuple(i for b in epoch_batches(50, 5, seed=s, epoch=e) for i in b) for s in (0, 1) for e in (0, 1, 2)}
+    assert len(orders) == 6
+
+
+# --- training runs -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """6 steps in one go, checkpoints at 3 and 6."""
+    return train(tiny(tmp_path_factory.mktemp("reference") / "run"), progress=False)
+
+
+def test_run_folder_holds_every_artefact(reference_run):
+    config = tiny(reference_run)
+    assert json.loads((reference_run / "config.json").read_text()) == config.to_dict()
+    log = read_log(reference_run / "metrics.csv")
+    assert list(log) == LOG_COLUMNS and log["step"] == [1, 2, 3, 4, 5, 6]
+    assert all(v > 0 for v in log["images_per_s"])
+    names = sorted(p.name for p in (reference_run / "samples").iterdir())
+    assert names == ["latest.png", "step_000003.png", "step_000006.png"]
+    with Image.open(reference_run / "samples" / "latest.png") as grid:
+        assert grid.size == (8 * (32 + 2) + 2,) * 2  # 64 fixed samples, 8 per row, 2 px padding
+    assert (reference_run / "curves.png").stat().st_size > 0
+    state = load_checkpoint(reference_run / "checkpoint.pt")
+    assert state["step"] == 6 and state["config"] == config.to_dict()
+    assert not list(reference_run.glob("*.tmp"))
+
+
+def test_log_every_picks_the_logged_steps_and_always_the_last(tmp_path):
+    run = train(tiny(tmp_path / "run", steps=5, log_every=2, checkpoint_every=10, sample_every=10), progress=False)
+    assert read_log(run / "metrics.csv")["step"] == [2, 4, 5]
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 5
+
+
+def test_load_generator_returns_the_trained_generator_in_eval_mode(reference_run):
+    G, config = load_generator(reference_run / "checkpoint.pt")
+    assert config == tiny(reference_run) and not G.training
+    saved = load_checkpoint(reference_run / "checkpoint.pt")["G"]
+    assert all(torch.equal(G.state_dict()[k], v) for k, v in saved.items())
+    assert G(torch.randn(2, config.z_dim)).shape == (2, 3, 32, 32)
+
+
+def test_train_refuses_a_folder_that_holds_a_run(reference_run):
+    before = (reference_run / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a run: resume it"):
+        train(tiny(reference_run), progress=False)
+    assert (reference_run / "checkpoint.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("stop", [3, 4], ids=["mid-epoch", "epoch-boundary"])
+def test_stopped_and_resumed_run_matches_run_in_one_go(reference_run, tmp_path, stop):
+    run = train(tiny(tmp_path / "run", steps=stop), progress=False)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == stop
+    resume(run, steps=6, progress=False)
+
+    resumed, whole = read_log(run / "metrics.csv"), read_log(reference_run / "metrics.csv")
+    for key in ("step", "loss_d", "loss_g", "d_real", "d_fake"):
+        assert resumed[key] == whole[key], key
+    resumed_weights, whole_weights = model_weights(run / "checkpoint.pt"), model_weights(reference_run / "checkpoint.pt")
+    assert resumed_weights.keys() == whole_weights.keys()
+    for name, tensor in whole_weights.items():
+        assert torch.equal(resumed_weights[name], tensor), name
+    assert load_checkpoint(run / "checkpoint.pt")["config"]["steps"] == 6
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp_path, monkeypatch):
+    real_step, calls = trainer.train_step, []
+
+    def nan_at_step_4(*args, **kwargs):
+        stats = real_step(*args, **kwargs)
+        calls.append(1)
+        return {**stats, "loss_g": float("nan")} if len(calls) == 4 else stats
+
+    monkeypatch.setattr(trainer, "train_step", nan_at_step_4)
+    config = tiny(tmp_path / "run", checkpoint_every=2)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(TrainingDiverged, match=r"non-finite at step 4 .*" + re.escape(repr(str(ckpt)))):
+        train(config, progress=False)
+    assert load_checkpoint(ckpt)["step"] == 2
+    assert read_log(tmp_path / "run" / "metrics.csv")["step"] == [1, 2, 3]
+
+    # Resuming drops the row logged after the checkpoint and continues as if nothing had happened.
+    monkeypatch.setattr(trainer, "train_step", real_step)
+    resume(tmp_path / "run", progress=False)
+    resumed, whole = read_log(tmp_path / "run" / "metrics.csv"), read_log(reference_run / "metrics.csv")
+    assert resumed["step"] == [1, 2, 3, 4, 5, 6]
+    assert resumed["loss_g"] == whole["loss_g"]
+
+
+def test_trains_on_a_folder_of_images(tmp_path):
+    root = tmp_path / "images"
+    for i in range(8):
+        path = root / ("red" if i % 2 else "blue") / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 36), (255 * (i % 2), 30 * i, 255 * (1 - i % 2))).save(path)
+    run = train(tiny(tmp_path / "run", data=str(root), steps=2), progress=False)
+    assert read_log(run / "metrics.csv")["step"] == [1, 2]
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+def test_missing_data_folder_is_a_data_error_and_writes_nothing(tmp_path):
+    with pytest.raises(DataError, match=re.escape(str(tmp_path / "nope"))):
+        train(tiny(tmp_path / "run", data=str(tmp_path / "nope")), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_larger_than_the_data_is_an_error_naming_batch_size(tmp_path):
+    with pytest.raises(ValueError, match="'batch_size' \\(4\\) exceeds the data's 3 images"):
+        train(tiny(tmp_path / "run", data_size=3), progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_device_without_a_gpu_is_an_error_naming_device(tmp_path):
+    with pytest.raises(ValueError, match="'device' is 'cuda' but this machine has no CUDA GPU"):
+        train(tiny(tmp_path / "run", device="cuda"), progress=False)
