@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from PIL import Image
 
 from minisagan.infra import trainer
@@ -18,13 +17,7 @@ TINY_FLAGS = ["--profile", "smoke", "--width", "8", "--z-dim", "16", "--batch-si
               "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small run faster on one thread than on two competing with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
