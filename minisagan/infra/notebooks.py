@@ -7,7 +7,8 @@ The chapters are MyST markdown (``book/NN_*.md``), paired through jupytext. This
   ``tests/notebooks/NN_*.ipynb``. nbval re-runs these and compares every output not tagged
   ``nbval-ignore-output``, so a wrong number fails CI, not only an exception. Images are dropped
   from the saved outputs (nbval does not compare them) to keep the files small.
-- ``check``: fails when a reference notebook's cells differ from its chapter (run ``make reference``).
+- ``check``: fails when a reference notebook's code cells differ from its chapter's (run
+  ``make reference``); prose may change without re-running.
 - ``student-config``: the book's ``_config.yml`` for the student edition (solutions left out).
 """
 
@@ -27,8 +28,10 @@ REFERENCE_DIR = Path("tests") / "notebooks"
 KEPT_OUTPUT_TYPES = ("text/plain",)
 
 
-def _cells(notebook) -> list[tuple[str, str, tuple[str, ...]]]:
-    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", []))) for c in notebook.cells]
+def _code_cells(notebook) -> list[tuple[str, tuple[str, ...]]]:
+    """What nbval runs and how: each code cell's source and tags (prose does not matter to it)."""
+    return [(c.source.strip(), tuple(c.get("metadata", {}).get("tags", [])))
+            for c in notebook.cells if c.cell_type == "code"]
 
 
 def execute(chapter: Path, profile: str = "smoke", timeout: int = 1200):
@@ -73,7 +76,7 @@ def check_references(root: Path) -> list[str]:
         path = root / REFERENCE_DIR / (chapter.stem + ".ipynb")
         if not path.exists():
             problems.append(f"{path.relative_to(root)} is missing: run `make reference`")
-        elif _cells(nbformat.read(path, as_version=4)) != _cells(jupytext.read(chapter)):
+        elif _code_cells(nbformat.read(path, as_version=4)) != _code_cells(jupytext.read(chapter)):
             problems.append(f"{path.relative_to(root)} is older than {chapter.relative_to(root)}: run `make reference`")
     known = {chapter.stem for chapter in chapter_paths(root)}
     for path in sorted((root / REFERENCE_DIR).glob("*.ipynb")):
