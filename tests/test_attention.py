@@ -4,6 +4,7 @@ with einsum and a hand-written softmax, and against properties attention must ha
 import pytest
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from minisagan.attention import SelfAttention, attention_maps, fused_attention, naive_attention
 from minisagan.spectral_norm import SNConv2d
@@ -211,6 +212,18 @@ def test_fused_path_equals_naive_path_forward_and_backward(variant, dtype):
         assert grad_naive.abs().max() > 1e-3, name
         torch.testing.assert_close(grad_fused, grad_naive, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")
     torch.testing.assert_close(fused.gamma.grad, naive.gamma.grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
+    "on CPU, F.scaled_dot_product_attention's fused (flash) kernel needs query, key and value with the same "
+    "last dimension (here C/8, C/8 and C or C/2) and that dimension contiguous (here views of stride N); "
+    "otherwise torch falls back to the math path, which stores the N x M matrix like naive_attention"))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fused_path_runs_a_fused_kernel(variant):
+    block = make_block(64, official=VARIANTS[variant], dtype=torch.float32)
+    x = features(2, 64, 8, 8, dtype=torch.float32).requires_grad_()
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # the only fused kernel on CPU; torch raises if unusable
+        block(x).square().sum().backward()
 
 
 # --- attention maps ---------------------------------------------------------------------------------
