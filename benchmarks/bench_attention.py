@@ -155,7 +155,11 @@ def main():
         median = {name: statistics.median(t) for name, t in times.items()}
         speedup = median["naive"] / median["fused"]
         saving = memory["naive"][0] / max(memory["fused"][0], 1e-9)
-        print(f"naive / fused: time {speedup:.2f}x, memory {saving:.2f}x; naive / official: time "
+        # the ratio within each repeat too: the two ran back to back, so a slow spell hits both
+        paired = statistics.median(n / f for n, f in zip(times["naive"], times["fused"]))
+        speedup = min(speedup, paired)  # judge the goal by the less favourable of the two
+        print(f"naive / fused: time {speedup:.2f}x (ratio of medians and median of paired ratios, the lower), "
+              f"memory {saving:.2f}x; naive / official: time "
               f"{median['naive'] / median['official']:.2f}x, memory "
               f"{memory['naive'][0] / max(memory['official'][0], 1e-9):.2f}x")
         results[size] = speedup, saving

@@ -28,9 +28,14 @@ def naive_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor)
 def fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """The same o as `naive_attention`, computed by PyTorch's fused kernel without storing beta.
 
-    SAGAN does not divide s by sqrt(d) as transformers do, hence scale=1.
+    SAGAN does not divide s by sqrt(d) as transformers do, hence scale=1. PyTorch's fused CPU kernel
+    runs only for equal, contiguous widths of query, key and value; otherwise it silently falls back
+    to the N x N path. Zero channels appended to query and key leave every q . k unchanged.
     """
-    return F.scaled_dot_product_attention(query, key, value, scale=1.0)  # [B, N, c]
+    width = max(query.shape[-1], value.shape[-1])
+    pad = lambda t: F.pad(t, (0, width - t.shape[-1])).contiguous()  # [B, *, d] -> [B, *, width]
+    o = F.scaled_dot_product_attention(pad(query), pad(key), pad(value), scale=1.0)  # [B, N, width]
+    return o[..., : value.shape[-1]]  # [B, N, c]
 
 
 # --- book/03_self_attention.md, section: The block
@@ -89,6 +94,9 @@ def attention_maps(block: SelfAttention, x: torch.Tensor, positions: list[tuple[
     """
     query, key, _ = block.project(x)
     H, W = x.shape[2:]
+    for r, c in positions:
+        if not (0 <= r < H and 0 <= c < W):
+            raise ValueError(f"query position ({r}, {c}) is outside the {H}x{W} feature map")
     rows = torch.tensor([r * W + c for r, c in positions], device=x.device)
     _, beta = naive_attention(query[:, rows], key, key[..., :1])  # value unused: only beta
     side = (H // 2, W // 2) if block.official else (H, W)
