@@ -131,15 +131,15 @@ class SAGANConfig:
             fail("ch" if self.ch < 1 else "z_dim", "must be positive")
         if self.num_classes < 0:
             fail("num_classes", "must be 0 (unconditional) or more")
+        if self.attention_kind not in ("attention", "residual"):
+            fail("attention_kind", "must be 'attention' or 'residual'")
         if self.attention is not None:
             if self.attention not in self.feature_resolutions:
                 fail("attention", f"this model's feature maps are {self.feature_resolutions}; use one or None")
             for where, channels in (("G", self.g_channels_at(self.attention)), ("D", self.d_channels_at(self.attention))):
-                if channels % 8:  # f and g have C/8 channels
+                if self.attention_kind == "attention" and channels % 8:  # f and g have C/8 channels
                     fail("ch", f"attention at {self.attention} in {where} would have {channels} channels, "
                                "which must be divisible by 8")
-        if self.attention_kind not in ("attention", "residual"):
-            fail("attention_kind", "must be 'attention' or 'residual'")
         if self.init not in ("xavier", "orthogonal"):
             fail("init", "must be 'xavier' or 'orthogonal'")
 
@@ -252,8 +252,12 @@ class Discriminator(nn.Module):
 
 # --- book/04_sagan_networks.md, section: The networks, drawn
 def layer_table(model: nn.Module, *inputs) -> list[tuple[str, tuple[int, ...], int]]:
-    """(name, output shape, parameters) of each top-level block of G or D, in forward order."""
-    rows, hooks = [], []
+    """(name, output shape, parameters) of each top-level block of G or D, in forward order.
+
+    Runs one forward in eval mode (so neither the SN vectors nor the BN statistics move), then
+    restores the model's mode.
+    """
+    rows, hooks, was_training = [], [], model.training
     children = [(name, child) for name, child in model.named_children()]
     for name, child in children:
         if isinstance(child, nn.ModuleList):
@@ -264,8 +268,10 @@ def layer_table(model: nn.Module, *inputs) -> list[tuple[str, tuple[int, ...], i
             hooks.append(module.register_forward_hook(
                 lambda m, args, out, label=label: rows.append(
                     (label, tuple(out.shape), sum(p.numel() for p in m.parameters())))))
+    model.eval()
     with torch.no_grad():
         model(*inputs)
+    model.train(was_training)
     for hook in hooks:
         hook.remove()
     return rows
