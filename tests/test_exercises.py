@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from minisagan.data import sample_shapes
-from minisagan.exercises import CheckResult, ch00, ch01
+from minisagan.exercises import CheckResult, ch00, ch01, ch05
 from minisagan.infra.mirror import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,3 +131,24 @@ def test_receptive_field_checker_rejects_near_misses():
     assert ch00.check_receptive_field_layers(6).passed
     assert not ch00.check_receptive_field_layers(12).passed
     assert not ch00.check_receptive_field_layers(5).passed
+
+
+def test_fid_by_hand_checker_rejects_the_mean_term_alone():
+    assert ch05.check_fid_by_hand(7).passed
+    assert "off by 2" in ch05.check_fid_by_hand(5).message
+
+
+def test_kid_checker_rejects_the_biased_estimate():
+    def biased(a, b):  # keeps the diagonal terms: the V-statistic, biased upwards
+        d = a.shape[1]
+        k = lambda x, y: (x @ y.T / d + 1) ** 3
+        return k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean()
+
+    result = ch05.check_kid_by_hand(biased)
+    assert not result.passed and "off by" in result.message
+
+
+def test_fooled_is_checker_rejects_consistent_and_too_few_images():
+    real, _ = sample_shapes(500, seed=3)
+    assert "consistency is 1.00" in ch05.check_fooled_is(real).message
+    assert not ch05.check_fooled_is(real[:100]).passed

@@ -1,0 +1,44 @@
+"""Checkers for Chapter 5's exercises (measuring a GAN)."""
+
+import numpy as np
+import torch
+
+from ..data import consistency
+from . import CheckResult, check_number
+
+
+def check_fid_by_hand(answer) -> CheckResult:
+    """Exercise 5.1: the Fréchet distance of N((0,0), diag(1,4)) and N((1,2), diag(4,1))."""
+    mean_term = 1.0**2 + 2.0**2
+    trace_term = (1 + 4 - 2 * np.sqrt(1 * 4)) + (4 + 1 - 2 * np.sqrt(4 * 1))  # per diagonal entry
+    return check_number(answer, mean_term + trace_term, tol=1e-6, what="FID")
+
+
+def check_kid_by_hand(fn) -> CheckResult:
+    """Exercise 5.2: ``fn(a [m, d], b [m, d]) -> float``, the unbiased MMD^2 with the cubic kernel."""
+    rng = np.random.default_rng(52)
+    for m, d, shift in ((20, 4, 0.0), (50, 16, 0.5), (8, 3, 2.0)):
+        a, b = rng.normal(size=(m, d)), rng.normal(loc=shift, size=(m, d))
+        expected = 0.0
+        for x, y, sign, skip_diagonal in ((a, a, 1, True), (b, b, 1, True), (a, b, -2, False)):
+            total = sum(((x[i] @ y[j]) / d + 1) ** 3 for i in range(m) for j in range(m) if not (skip_diagonal and i == j))
+            expected += sign * total / (m * (m - 1) if skip_diagonal else m * m)
+        result = check_number(fn(a, b), expected, tol=1e-6 * max(1.0, abs(expected)), what=f"MMD^2 for m={m}, d={d}")
+        if not result.passed:
+            return result
+    return CheckResult(True, "the unbiased MMD^2 on three pairs of feature sets")
+
+
+def check_fooled_is(images) -> CheckResult:
+    """Exercise 5.3: >= 500 images with domain IS above 9 and consistency below 0.1."""
+    from ..metrics import fidelity_metrics  # generated from Chapter 5; imported late to keep this light
+
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] < 500:
+        return CheckResult(False, "expected a tensor [n, 3, 32, 32] with n >= 500")
+    score = consistency(images).score
+    inception_score = fidelity_metrics(images, images, fid=False, kid=False)["IS"]
+    if inception_score <= 9:
+        return CheckResult(False, f"domain IS is {inception_score:.2f}, not above 9: are the shapes intact and the classes balanced?")
+    if score >= 0.1:
+        return CheckResult(False, f"consistency is {score:.2f}, not below 0.1: too many twins still agree")
+    return CheckResult(True, "domain IS above 9 with almost no twin agreeing: IS cannot see consistency")

@@ -1,0 +1,131 @@
+# Generated from book/05_metrics.md by `make mirror` (minisagan.infra.mirror).
+# Do not edit: change the chapter, then run `make mirror`.
+
+
+# --- book/05_metrics.md, section: The code
+"""IS, FID and KID through torch-fidelity, for generators and image sets, on the paper's Inception
+features or on the built-in shapes classifier's; plus the long-range consistency score."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from minisagan.data import consistency
+from minisagan.errors import CheckpointError, MissingWeightsError
+from minisagan.infra.shapes_classifier import register_shapes_extractor
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception weights
+INCEPTION_SHA256_PREFIX = "6726825d"
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
+INCEPTION_ENV = "MINISAGAN_INCEPTION_WEIGHTS"
+EXTRACTORS = {"inception": ("inception-v3-compat", 2048), "shapes": ("minisagan-shapes", 128)}
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] float in [-1, 1] (or uint8 already) -> uint8 in [0, 255], with clear errors."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a tensor [batch, 3, height, width], got {shape}")
+    if images.dtype == torch.uint8:
+        return images
+    if not images.is_floating_point():
+        raise ValueError(f"images must be float in [-1, 1] or uint8, got {images.dtype}")
+    low, high = images.min().item(), images.max().item()
+    if low < -1.01 or high > 1.01:
+        raise ValueError(f"float images must lie in [-1, 1] (the generator's tanh range), got [{low:.3g}, {high:.3g}]")
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class ImageTensorDataset(Dataset):
+    """uint8 images [N, 3, H, W] served one by one, as torch-fidelity reads its inputs."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = to_uint8(images).cpu()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+@torch.no_grad()
+def sample_images(G, n: int, *, z_dim: int, num_classes: int = 0, batch_size: int = 64, seed: int = 0,
+                  device="cpu", progress: bool = True) -> torch.Tensor:
+    """n images from G as uint8 [n, 3, H, W]; classes balanced (y = i mod num_classes) if conditional."""
+    z_all = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))  # the same for any batch size
+    was_training = G.training
+    G.eval()
+    batches = []
+    for start in tqdm(range(0, n, batch_size), desc="sampling", disable=not progress, leave=False):
+        z = z_all[start:start + batch_size].to(device)
+        if num_classes:
+            y = (torch.arange(start, start + len(z)) % num_classes).to(device)
+            batches.append(to_uint8(G(z, y)).cpu())
+        else:
+            batches.append(to_uint8(G(z)).cpu())
+    G.train(was_training)
+    return torch.cat(batches)
+
+
+def inception_weights(path: str | Path | None = None) -> Path:
+    """The Inception weights file: ``path``, else $MINISAGAN_INCEPTION_WEIGHTS, else torch's hub cache.
+
+    Nothing is downloaded: a missing file stops with a message saying how to get it.
+    """
+    candidates = [Path(p) for p in (path, os.environ.get(INCEPTION_ENV)) if p]
+    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE)
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise MissingWeightsError(
+            f"the Inception weights {INCEPTION_FILE} are not on this machine (looked in: "
+            f"{', '.join(str(p) for p in candidates)}). On a machine with internet, download {INCEPTION_URL} "
+            f"(sha256 starts with {INCEPTION_SHA256_PREFIX}), copy it here, and pass its path or set {INCEPTION_ENV}."
+        )
+    digest = hashlib.sha256(found.read_bytes()).hexdigest()
+    if not digest.startswith(INCEPTION_SHA256_PREFIX):
+        raise CheckpointError(f"{found} is not the FID Inception weights file: its sha256 starts with "
+                              f"{digest[:8]}, expected {INCEPTION_SHA256_PREFIX}; download it again")
+    return found
+
+
+def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, fid: bool = True,
+                     kid: bool = True, batch_size: int = 64, weights: str | Path | None = None,
+                     device="cpu", seed: int = 0, isc_splits: int = 10) -> dict[str, float]:
+    """IS of ``fake``, FID and KID between ``fake`` and ``real`` (image tensors), via torch-fidelity.
+
+    features: "inception" (the paper's protocol; needs the weights file) or "shapes" (the built-in
+    data's classifier). isc_splits: IS is averaged over this many splits (the paper's protocol: 10;
+    each split should hold every class many times). Returns {"IS", "IS_std", "FID", "KID", "KID_std"}
+    for what was asked.
+    """
+    if features not in EXTRACTORS:
+        raise ValueError(f"features must be one of {sorted(EXTRACTORS)}, got {features!r}")
+    name, dim = EXTRACTORS[features]
+    if features == "inception":
+        weights = inception_weights(weights)
+    else:
+        register_shapes_extractor()
+    fake, real = ImageTensorDataset(fake), ImageTensorDataset(real)
+    if fid and min(len(fake), len(real)) < dim:
+        raise ValueError(f"FID on {features} features needs at least {dim} images per set (the feature "
+                         f"dimension), got {len(fake)} and {len(real)}: its covariance would be singular")
+    raw = torch_fidelity.calculate_metrics(
+        input1=fake, input2=real, isc=isc, fid=fid, kid=kid, feature_extractor=name,
+        feature_extractor_weights_path=None if weights is None else str(weights),
+        batch_size=batch_size, cuda=torch.device(device).type == "cuda", save_cpu_ram=True,
+        kid_subset_size=min(1000, len(fake), len(real)), isc_splits=isc_splits, rng_seed=seed, verbose=False,
+    )
+    keys = {"inception_score_mean": "IS", "inception_score_std": "IS_std", "frechet_inception_distance": "FID",
+            "kernel_inception_distance_mean": "KID", "kernel_inception_distance_std": "KID_std"}
+    return {short: float(raw[key]) for key, short in keys.items() if key in raw}
+
+
+def consistency_score(images: torch.Tensor) -> float:
+    """Fraction of images whose mirror twins agree (the built-in data's checker, Chapter 0)."""
+    return consistency(images).score
