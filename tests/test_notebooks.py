@@ -3,6 +3,7 @@
 import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import yaml
 
@@ -81,3 +82,12 @@ def test_prose_changes_do_not_need_new_references(tmp_path):
     chapter = root / "book" / "01_gans_and_hinge.md"
     chapter.write_text(chapter.read_text().replace("## The intuition", "## The intuition, reworded"))
     assert notebooks.check_references(root) == []
+
+
+def test_no_cell_relies_on_a_trailing_semicolon():
+    # nbval runs cells without storing history, so IPython cannot see a final ';' and displays the
+    # value anyway: the reference (run by nbclient) and nbval would disagree.
+    for chapter in chapter_paths(ROOT):
+        for cell in jupytext.read(chapter).cells:
+            if cell.cell_type == "code":
+                assert not cell.source.rstrip().endswith(";"), f"{chapter.name}: {cell.source[-60:]!r}"
