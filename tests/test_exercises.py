@@ -1,5 +1,6 @@
 """Every exercise's solution passes its checker; wrong answers fail it and say how far off they are."""
 
+import __future__
 import ast
 import importlib
 import re
@@ -54,10 +55,13 @@ def test_solution_passes_its_checker(chapter, preamble, source, monkeypatch):
     run_cell(preamble, namespace)
     # Solutions may use functions the chapter defined earlier: define them (and nothing else, so
     # no training runs) before the solution.
+    definitions = (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
     for cell in jupytext.read(chapter).cells:
         if cell.cell_type == "code":
-            body = [node for node in ast.parse(cell.source).body if isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
-            exec(compile(ast.Module(body=body, type_ignores=[]), "<definitions>", "exec"), namespace)
+            body = [node for node in ast.parse(cell.source).body if isinstance(node, definitions)]
+            module = ast.Module(body=body, type_ignores=[])
+            # lazy annotations: a definition may name a class defined later in the chapter
+            exec(compile(module, "<definitions>", "exec", flags=__future__.annotations.compiler_flag), namespace)
     result = run_cell(source, namespace)
     assert isinstance(result, CheckResult), "a solution ends by calling its checker"
     assert result.passed, repr(result)
