@@ -4,7 +4,7 @@
 
 # --- book/05_metrics.md, section: The code
 """IS, FID and KID through torch-fidelity, for generators and image sets, on the paper's Inception
-features or on the built-in shapes classifier's; plus the long-range consistency score."""
+features or on the built-in shapes classifier's (report `minisagan.data.consistency` beside them)."""
 
 import hashlib
 import os
@@ -15,7 +15,6 @@ import torch_fidelity
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from minisagan.data import consistency
 from minisagan.errors import CheckpointError, MissingWeightsError
 from minisagan.infra.shapes_classifier import register_shapes_extractor
 
@@ -124,8 +123,3 @@ def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, 
     keys = {"inception_score_mean": "IS", "inception_score_std": "IS_std", "frechet_inception_distance": "FID",
             "kernel_inception_distance_mean": "KID", "kernel_inception_distance_std": "KID_std"}
     return {short: float(raw[key]) for key, short in keys.items() if key in raw}
-
-
-def consistency_score(images: torch.Tensor) -> float:
-    """Fraction of images whose mirror twins agree (the built-in data's checker, Chapter 0)."""
-    return consistency(images).score
