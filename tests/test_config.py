@@ -134,14 +134,48 @@ def test_unknown_key_suggests_the_nearest_known_key():
     ("num_workers", -1),
     ("seed", "0"),
     ("seed", False),
-    ("model", "sagan"),
+    ("model", "biggan"),
     ("data", 5),
     ("run_dir", None),
+    ("n_dis", 0),
+    ("ema_decay", 1.0),
+    ("ema_decay", -0.1),
+    ("amp", "fp16"),
+    ("compile", "yes"),
+    ("conditional", 1),
+    ("sn_g", None),
+    ("attention", 32),  # the 32x32 model's feature maps are 8 and 16
+    ("attention", -16),
+    ("attention_kind", "transformer"),
+    ("eval_every", -1),
+    ("eval_samples", 0),
+    ("width", 4),  # attention at 16 would get 4 channels; f and g need C/8
 ])
 def test_impossible_value_is_an_error_naming_the_key(key, value):
     with pytest.raises(ConfigError) as error:
         TrainConfig.for_profile("smoke", **{key: value})
     assert f"'{key}'" in str(error.value)
+
+
+def test_architecture_errors_name_the_config_key_and_what_fits():
+    with pytest.raises(ConfigError, match=r"'attention': this model's feature maps are \(8, 16\); use one of them, "
+                                          r"or 0 for none \(got 32\)"):
+        TrainConfig.for_profile("smoke", attention=32)
+    with pytest.raises(ConfigError, match=r"'width': attention at 16 in D would have 4 channels"):
+        TrainConfig.for_profile("smoke", width=4)
+    assert TrainConfig.for_profile("smoke", width=4, attention=0).attention == 0  # no block, no constraint
+    assert TrainConfig.for_profile("smoke", model="toygan", width=4).width == 4  # the toy GAN has no attention
+
+
+def test_every_preset_trains_the_papers_recipe():
+    for profile in PRESETS:
+        config = TrainConfig.for_profile(profile)
+        assert (config.model, config.conditional, config.sn_g, config.sn_d, config.n_dis) == ("sagan", True, True, True, 1)
+        assert (config.lr_g, config.lr_d, config.betas, config.loss) == (1e-4, 4e-4, (0.0, 0.9), "hinge")
+        assert config.attention > 0
+    gpu = TrainConfig.for_profile("gpu")
+    assert (gpu.amp, gpu.compile) == ("bf16", True)  # the switches are on where they pay
+    assert TrainConfig.for_profile("cpu").amp == "none" and not TrainConfig.for_profile("cpu").compile
 
 
 def test_config_is_frozen_and_replace_validates():

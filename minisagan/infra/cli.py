@@ -1,4 +1,4 @@
-"""The command line: ``minisagan train | resume | sample`` (also ``python -m minisagan``).
+"""The command line: ``minisagan train | resume | sample | evaluate`` (also ``python -m minisagan``).
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
 a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
@@ -9,8 +9,15 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError, MissingWeightsError
 from .config import TrainConfig
+
+
+def _boolean(text: str) -> bool:
+    words = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +25,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.name == "betas":
             parser.add_argument(flag, type=float, nargs=2, metavar=("BETA1", "BETA2"), default=None)
+        elif isinstance(f.default, bool):
+            parser.add_argument(flag, type=_boolean, default=None, metavar="true|false",
+                                help=f"default {str(f.default).lower()} (the profile's preset may change it)")
         else:
             kind = {int: int, float: float}.get(type(f.default), str)
             parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
@@ -53,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, default=Path("samples.png"))
+    sample.add_argument("--raw", action="store_true", help="sample G itself, not its moving average")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a checkpoint: domain FID/KID/IS and consistency, Inception metrics",
+        description="Sample the run's generator and compute its metrics against real images (Chapter 5). "
+                    "Prints them and writes them as JSON.")
+    evaluate.add_argument("checkpoint", type=Path, help="a checkpoint.pt, or the run folder holding it")
+    evaluate.add_argument("--n", type=int, default=None, help="images per set (default: the run's eval_samples)")
+    evaluate.add_argument("--inception-weights", default=None,
+                          help="the Inception weights file: adds the paper's FID, KID and IS")
+    evaluate.add_argument("--raw", action="store_true", help="measure G itself, not its moving average")
+    evaluate.add_argument("--out", type=Path, default=None, help="JSON file (default: RUN/evaluation.json)")
     return parser
 
 
@@ -66,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = trainer.train(_config_from_args(args), progress=not args.quiet)
         elif args.command == "resume":
             run_dir = trainer.resume(args.run_dir, steps=args.steps, progress=not args.quiet)
-        else:
+        elif args.command == "sample":
             run_dir = _sample(args, trainer)
-    except (ConfigError, DataError, CheckpointError, FileExistsError, trainer.TrainingDiverged, ValueError) as err:
+        else:
+            run_dir = _evaluate(args, trainer)
+    except (ConfigError, DataError, CheckpointError, FileExistsError, MissingWeightsError,
+            trainer.TrainingDiverged, ValueError) as err:
         print(f"minisagan: error: {err}", file=sys.stderr)
         return 2
     print(f"minisagan: wrote {run_dir}")
@@ -81,9 +106,37 @@ def _sample(args, trainer) -> Path:
 
     from .plots import to_grid
 
-    path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
-    G, config = trainer.load_generator(path)
+    G, config, num_classes = trainer.load_generator(_checkpoint_path(args.checkpoint), average=not args.raw)
     z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    y = torch.arange(args.n) % num_classes if num_classes else None  # one column per class
     with torch.no_grad():
-        save_image(to_grid(G(z)), args.out)
+        save_image(to_grid(G(z, y), nrow=num_classes or 8), args.out)
     return args.out
+
+
+def _checkpoint_path(path: Path) -> Path:
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+def _evaluate(args, trainer) -> Path:
+    import json
+
+    import torch
+
+    path = _checkpoint_path(args.checkpoint)
+    G, config, num_classes = trainer.load_generator(path, average=not args.raw)
+    changes = {"eval_samples": args.n} if args.n else {}
+    if args.inception_weights:
+        changes["inception_weights"] = args.inception_weights
+    config = config.replace(**changes)
+    if config.data != "shapes" and not config.inception_weights:
+        raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
+                          "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")
+    dataset, _ = trainer.make_dataset(config)
+    real = trainer.evaluation_images(config, dataset)
+    results = trainer.evaluate(G, config, num_classes, real, device=torch.device("cpu"), progress=True)
+    for key, value in results.items():
+        print(f"{key:>14}: {value:.4f}")
+    out = args.out or path.parent / "evaluation.json"
+    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, **results}, indent=2) + "\n")
+    return out
