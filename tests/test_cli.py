@@ -1,6 +1,8 @@
-"""The command line: every config key is a flag, runs train/resume/sample end to end, and bad input is
-a one-line error with exit status 2 instead of a traceback."""
+"""The command line: every config key is a flag, runs train/resume/sample/evaluate end to end, and bad
+input is a one-line error with exit status 2 instead of a traceback."""
 
+import json
+import math
 import shutil
 import subprocess
 import sys
@@ -79,7 +81,8 @@ def test_flags_and_config_file_build_the_config(tmp_path, monkeypatch):
 @pytest.mark.parametrize("command, flags", [
     ("train", ["--batch-size", "--run-dir", "--lr-d", "--betas", "--config", "--quiet", "--profile"]),
     ("resume", ["--steps", "--quiet", "run_dir"]),
-    ("sample", ["--n", "--seed", "--out", "checkpoint"]),
+    ("sample", ["--n", "--seed", "--out", "--raw", "checkpoint"]),
+    ("evaluate", ["--n", "--inception-weights", "--raw", "--out", "checkpoint"]),
 ])
 def test_help_of_each_subcommand_lists_its_flags(capsys, command, flags):
     with pytest.raises(SystemExit) as exit_:
@@ -130,5 +133,38 @@ def test_python_dash_m_minisagan_answers_help():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: minisagan")
-    for command in ("train", "resume", "sample"):
+    for command in ("train", "resume", "sample", "evaluate"):
         assert command in result.stdout
+
+
+def test_evaluate_writes_the_metrics_as_json(trained, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", str(trained), "--n", "130", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["images"] == 130 and results["checkpoint"] == str(trained / "checkpoint.pt")
+    assert results["fid_shapes"] > 0 and math.isfinite(results["fid_shapes"])
+    assert 0 <= results["consistency"] <= 1 and results["kid_shapes"] > 0
+    printed = capsys.readouterr().out
+    assert "fid_shapes" in printed and "consistency" in printed
+
+
+def test_evaluate_with_missing_inception_weights_returns_2_naming_the_file(trained, tmp_path, capsys):
+    assert main(["evaluate", str(trained), "--n", "130", "--inception-weights", str(tmp_path / "w.pth")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minisagan: error:") and "w.pth" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, expected", [("true", True), ("False", False), ("1", True), ("off", False)])
+def test_boolean_flags_read_true_and_false(tmp_path, text, expected):
+    from minisagan.infra.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["train", "--compile", text, "--sn-g", text])
+    config = _config_from_args(args)
+    assert config.compile is expected and config.sn_g is expected
+
+
+def test_boolean_flag_with_another_word_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--conditional", "maybe"])
+    assert exit_.value.code == 2
+    assert "expected true or false, got 'maybe'" in capsys.readouterr().err

@@ -89,15 +89,21 @@ def ns_d_by_hand(real_scores, fake_scores):
             + sum(-math.log(1 - sigmoid(s)) for s in fake_scores) / len(fake_scores))
 
 
-def expected_d_scores(G, D, real, y_real, z, y_fake):
-    """D's scores on real and fake as d_step should see them, from copies, real and fake scored
-    separately: the copy of D gets its one power iteration by hand, then scores in eval mode."""
+def score_copies(G, D, real, y_real, z, y_fake):
+    """(copy of D, its scores on real, its scores on fake) as d_step should see them: fakes from a
+    copy of G (in G's mode: training, batch statistics), the copy of D given its one power iteration
+    by hand, then real and fake scored separately in eval mode. G and D are left untouched."""
     G_copy, D_copy = copy.deepcopy(G), copy.deepcopy(D)
     with torch.no_grad():
-        fake = G_copy(z, y_fake)  # G's mode (training): batch statistics, as in d_step
+        fake = G_copy(z, y_fake)
     advance_vectors_by_hand(D_copy)
     D_copy.eval()
-    return D_copy(real, y_real), D_copy(fake, y_fake)
+    return D_copy, D_copy(real, y_real), D_copy(fake, y_fake)
+
+
+def expected_d_scores(G, D, real, y_real, z, y_fake):
+    _, real_scores, fake_scores = score_copies(G, D, real, y_real, z, y_fake)
+    return real_scores.detach(), fake_scores.detach()
 
 
 def first_adam_step(old: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
@@ -256,14 +262,8 @@ def test_d_step_calls_d_once_on_real_then_fake_with_matching_labels():
 
 
 def d_grads_by_hand(G, D, real, y_real, z, y_fake, loss="hinge"):
-    """Gradients of the D loss w.r.t. a copy of D's parameters, in D.parameters() order: fakes from a
-    copy of G, one power iteration by hand, real and fake scored separately (G and D untouched)."""
-    G_copy, D_copy = copy.deepcopy(G), copy.deepcopy(D)
-    with torch.no_grad():
-        fake = G_copy(z, y_fake)
-    advance_vectors_by_hand(D_copy)
-    D_copy.eval()
-    r, f = D_copy(real, y_real), D_copy(fake, y_fake)
+    """Gradients of the D loss w.r.t. a copy of D's parameters, in D.parameters() order."""
+    D_copy, r, f = score_copies(G, D, real, y_real, z, y_fake)
     if loss == "hinge":  # relu(1 - r) + relu(1 + f), written out
         value = (1 - r).clamp(min=0).mean() + (1 + f).clamp(min=0).mean()
     else:  # -log sigmoid(r) - log(1 - sigmoid(f))
@@ -291,7 +291,6 @@ def test_d_step_advances_d_spectral_norm_vectors_by_exactly_one_power_iteration(
     for name, old in sn_layers(D_before):
         W = old.weight.detach().flatten(1)  # the weight the forward saw, before Adam moved it
         u, v = one_power_iteration(W, old.sn_v)
-        _, u_twice, v_twice = power_iteration(W, old.sn_v, 2)
         new = layers[name]
         assert torch.allclose(new.sn_u, u, atol=FLOAT64_ATOL, rtol=0), name
         assert torch.allclose(new.sn_v, v, atol=FLOAT64_ATOL, rtol=0), name
@@ -319,7 +318,7 @@ def test_d_step_gradients_and_grad_norm_equal_autograd_of_the_loss_by_hand(loss)
     assert out["grad_norm_d"].item() == pytest.approx(torch.sqrt((flat * flat).sum()).item(), rel=1e-10)
 
 
-def test_d_step_first_adam_step_moves_each_d_parameter_by_lr_g_over_abs_g_plus_eps():
+def test_d_step_first_adam_step_moves_each_d_parameter_by_lr_times_g_over_abs_g_plus_eps():
     config, G, D = build()
     real, y_real, z, y_fake = batch(config)
     grads = d_grads_by_hand(G, D, real, y_real, z, y_fake)
@@ -547,7 +546,8 @@ def test_ema_copies_batch_norm_running_statistics_from_g_and_keeps_its_own_sn_ve
     ema.update(G, step=0)
     g_buffers = dict(G.named_buffers())
     bn = [name for name in g_buffers if not name.rpartition(".")[2].startswith("sn_")]
-    assert any(name.endswith("running_mean") for name in bn) and any(name.endswith("num_batches_tracked") for name in bn)
+    assert any(name.endswith("running_mean") for name in bn)
+    assert any(name.endswith("num_batches_tracked") for name in bn)
     for name, b in ema.model.named_buffers():
         if name in bn:
             assert torch.equal(b, g_buffers[name]), name

@@ -127,6 +127,9 @@ def _evaluate(args, trainer) -> Path:
     G, config, num_classes = trainer.load_generator(path, average=not args.raw)
     changes = {"eval_samples": args.n} if args.n else {}
     if args.inception_weights:
+        from ..metrics import inception_weights
+
+        inception_weights(args.inception_weights)  # a missing or wrong file fails before any sampling
         changes["inception_weights"] = args.inception_weights
     config = config.replace(**changes)
     if config.data != "shapes" and not config.inception_weights:
