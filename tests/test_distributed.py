@@ -55,11 +55,12 @@ def test_two_processes_follow_the_one_process_loss_curve(runs):
 def test_two_processes_save_one_checkpoint_with_close_weights(runs):
     one, two = (load_checkpoint(run / "checkpoint.pt") for run in runs)
     assert one["step"] == two["step"] == 5 and one["position"] == two["position"] == 5
-    for name, tensor in one["D"].items():
-        if tensor.is_floating_point() and not name.endswith(("sn_u", "sn_v", "sn_sigma")):
-            # 5 Adam steps move a weight by at most about 5 x 4e-4; the runs differ by far less
-            assert (two["D"][name] - tensor).abs().max() < 2e-3, name
-    assert any(not torch.equal(two["D"][name], t) for name, t in one["D"].items())
+    config = TrainConfig.from_dict(one["config"])
+    _, D0 = trainer.build_models(config, 10, torch.device("cpu"))  # the same seed: the initial D
+    names = [n for n, t in D0.state_dict().items() if not n.endswith(("sn_u", "sn_v", "sn_sigma"))]
+    moved = torch.cat([(one["D"][n] - D0.state_dict()[n]).flatten() for n in names]).norm()
+    apart = torch.cat([(two["D"][n] - one["D"][n]).flatten() for n in names]).norm()
+    assert 0 < apart < 0.25 * moved  # measured: about 0.03 of the distance D travelled in 5 steps
 
 
 def test_batch_that_does_not_split_evenly_is_an_error(tmp_path, monkeypatch):
