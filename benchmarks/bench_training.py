@@ -42,8 +42,8 @@ class Trainee:
         if channels_last:
             self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
         self.opt_G, self.opt_D = make_optimizers(self.G, self.D)
-        self.G_run = torch.compile(self.G) if compiled else self.G
-        self.D_run = torch.compile(self.D) if compiled else self.D
+        self.G_run = torch.compile(self.G, dynamic=False) if compiled else self.G
+        self.D_run = torch.compile(self.D, dynamic=False) if compiled else self.D
         self.autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if amp else nullcontext
         self.device = device
 

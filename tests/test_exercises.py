@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from minisagan.data import sample_shapes
-from minisagan.exercises import CheckResult, ch00, ch01, ch05
+from minisagan.exercises import CheckResult, ch00, ch01, ch05, ch06
 from minisagan.infra.mirror import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,3 +156,64 @@ def test_fooled_is_checker_rejects_consistent_and_too_few_images():
     real, _ = sample_shapes(500, seed=3)
     assert "consistency is 1.00" in ch05.check_fooled_is(real).message
     assert not ch05.check_fooled_is(real[:100]).passed
+
+
+def test_d_step_checker_rejects_two_calls_of_d():
+    def two_calls(G, D, opt_D, real, y_real, z, y_fake):  # two power iterations per step
+        with torch.no_grad():
+            fake = G(z, y_fake)
+        loss = F.relu(1 - D(real, y_real)).mean() + F.relu(1 + D(fake, y_fake)).mean()
+        opt_D.zero_grad()
+        loss.backward()
+        opt_D.step()
+        return loss
+
+    result = ch06.check_d_step(two_calls)
+    assert not result.passed and "batches of [4, 4]" in result.message
+
+
+def test_d_step_checker_rejects_a_step_that_also_trains_g():
+    def with_graph(G, D, opt_D, real, y_real, z, y_fake):  # no no_grad, and D's optimizer is fine,
+        fake = G(z, y_fake)  # but the loss is the non-saturating one
+        scores = D(torch.cat([real, fake]), torch.cat([y_real, y_fake]))
+        loss = F.softplus(-scores[:4]).mean() + F.softplus(scores[4:]).mean()
+        opt_D.zero_grad()
+        loss.backward()
+        opt_D.step()
+        return loss
+
+    result = ch06.check_d_step(with_graph)
+    assert not result.passed and "the loss: off by" in result.message
+
+
+def test_n_dis_checker_wants_both_counts():
+    assert ch06.check_n_dis(50, 1600).passed
+    assert "D updates: 10 is off by 40" in ch06.check_n_dis(10, 320).message
+    assert "real images D sees: 320" in ch06.check_n_dis(50, 320).message
+
+
+def test_ema_checker_rejects_averaged_vectors_and_copied_vectors():
+    from minisagan.spectral_norm import power_iteration
+
+    @torch.no_grad()
+    def averaged(ema, layer, decay):
+        ema.weight.lerp_(layer.weight, 1 - decay)
+        ema.sn_u.lerp_(layer.sn_u, 1 - decay)
+        ema.sn_v.lerp_(layer.sn_v, 1 - decay)
+
+    @torch.no_grad()
+    def copied(ema, layer, decay):  # G's vectors belong to G's weight, not to the average
+        ema.weight.lerp_(layer.weight, 1 - decay)
+        ema.sn_u.copy_(layer.sn_u)
+        ema.sn_v.copy_(layer.sn_v)
+
+    @torch.no_grad()
+    def unaveraged_weight(ema, layer, decay):
+        ema.weight.copy_(layer.weight)
+        _, u, v = power_iteration(ema.weight, ema.sn_v)
+        ema.sn_u.copy_(u)
+        ema.sn_v.copy_(v)
+
+    assert "shorter than 1" in ch06.check_ema_of_sn_layer(averaged).message
+    assert "do not belong to its weight" in ch06.check_ema_of_sn_layer(copied).message
+    assert "the averaged weight: off by" in ch06.check_ema_of_sn_layer(unaveraged_weight).message

@@ -250,7 +250,7 @@ def test_missing_inception_weights_fail_before_training(tmp_path):
 
 def test_a_failed_compile_falls_back_to_eager_with_the_same_numbers(reference_run, tmp_path, monkeypatch):
     class Broken(torch.nn.Module):
-        def __init__(self, module):
+        def __init__(self, module, **options):
             super().__init__()
             self.module = module
 

@@ -319,10 +319,19 @@ class Run:
                 warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
                 G_train = nn.parallel.DistributedDataParallel(self.G, device_ids=ids, broadcast_buffers=False)
                 D_train = nn.parallel.DistributedDataParallel(self.D, device_ids=ids, broadcast_buffers=False)
-        nets = [G_train, D_train, self.G, self.D]
+        G_fwd, D_fwd = self.G, self.D
         if compiled:
-            nets = [torch.compile(net) for net in nets]
-        self.G_train, self.D_train, self.G_fwd, self.D_fwd = nets
+            wrappers = {}  # one compiled wrapper per distinct module (one process: G_train is G_fwd)
+
+            def compiled_once(net):
+                if id(net) not in wrappers:
+                    # static shapes: D sees 2B images in its step and B in G's, two graphs; dynamic
+                    # shapes made inductor fail on this model (torch 2.14, CPU)
+                    wrappers[id(net)] = torch.compile(net, dynamic=False)
+                return wrappers[id(net)]
+
+            G_train, D_train, G_fwd, D_fwd = map(compiled_once, (G_train, D_train, G_fwd, D_fwd))
+        self.G_train, self.D_train, self.G_fwd, self.D_fwd = G_train, D_train, G_fwd, D_fwd
         self.compiled, self.compile_checked = compiled, False
         if self.config.amp == "bf16":
             self.autocast = partial(torch.autocast, self.device.type, dtype=torch.bfloat16)
