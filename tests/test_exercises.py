@@ -158,31 +158,34 @@ def test_fooled_is_checker_rejects_consistent_and_too_few_images():
     assert not ch05.check_fooled_is(real[:100]).passed
 
 
-def test_d_step_checker_rejects_two_calls_of_d():
-    def two_calls(G, D, opt_D, real, y_real, z, y_fake):  # two power iterations per step
+def hand_d_step(score, loss):
+    """A D step for the checker: ``score(D, real, fake, y_real, y_fake) -> (real_scores, fake_scores)``."""
+    def step(G, D, opt_D, real, y_real, z, y_fake):
         with torch.no_grad():
             fake = G(z, y_fake)
-        loss = F.relu(1 - D(real, y_real)).mean() + F.relu(1 + D(fake, y_fake)).mean()
+        value = loss(*score(D, real, fake, y_real, y_fake))
         opt_D.zero_grad()
-        loss.backward()
+        value.backward()
         opt_D.step()
-        return loss
+        return value
+    return step
 
+
+def one_call(D, real, fake, y_real, y_fake):
+    scores = D(torch.cat([real, fake]), torch.cat([y_real, y_fake]))
+    return scores[: len(real)], scores[len(real):]
+
+
+def test_d_step_checker_rejects_two_calls_of_d():
+    two_calls = hand_d_step(lambda D, real, fake, y_real, y_fake: (D(real, y_real), D(fake, y_fake)),
+                            lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean())
     result = ch06.check_d_step(two_calls)
     assert not result.passed and "batches of [4, 4]" in result.message
+    assert ch06.check_d_step(hand_d_step(one_call, lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean())).passed
 
 
-def test_d_step_checker_rejects_a_step_that_also_trains_g():
-    def with_graph(G, D, opt_D, real, y_real, z, y_fake):  # no no_grad, and D's optimizer is fine,
-        fake = G(z, y_fake)  # but the loss is the non-saturating one
-        scores = D(torch.cat([real, fake]), torch.cat([y_real, y_fake]))
-        loss = F.softplus(-scores[:4]).mean() + F.softplus(scores[4:]).mean()
-        opt_D.zero_grad()
-        loss.backward()
-        opt_D.step()
-        return loss
-
-    result = ch06.check_d_step(with_graph)
+def test_d_step_checker_rejects_the_non_saturating_loss():
+    result = ch06.check_d_step(hand_d_step(one_call, lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean()))
     assert not result.passed and "the loss: off by" in result.message
 
 
