@@ -370,3 +370,18 @@ def test_spectral_norm_all_keeps_a_float64_models_dtype_and_weights():
     model = spectral_norm_all(original)
     assert model[0].weight.dtype == torch.float64 and torch.equal(model[0].weight, weight)
     assert model(torch.randn(2, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_bf16_autocast_leaves_sigma_and_the_vectors_in_float32():
+    # Chapter 6's bf16 runs: the conv runs in bfloat16, the power iteration and sigma do not
+    torch.manual_seed(0)
+    layer = SNConv2d(16, 32, 3, padding=1)
+    twin = copy.deepcopy(layer)
+    x = torch.randn(4, 16, 8, 8)
+    layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = twin(x)
+    assert out.dtype == torch.bfloat16
+    for name in ("sn_u", "sn_v", "sn_sigma"):
+        assert getattr(twin, name).dtype == torch.float32
+        assert torch.equal(getattr(twin, name), getattr(layer, name)), name
