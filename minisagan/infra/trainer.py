@@ -38,8 +38,8 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from ..attention import SelfAttention, attention_maps
-from ..data import ShapesDataset, consistency, image_folder
-from ..errors import ConfigError
+from ..data import SHAPE_NAMES, ShapesDataset, consistency, image_folder, sample_shapes
+from ..errors import CheckpointError, ConfigError
 from ..metrics import fidelity_metrics, inception_weights, sample_images, to_uint8
 from ..sagan import Discriminator, Generator
 from ..toygan import ToyDiscriminator, ToyGenerator
@@ -73,7 +73,7 @@ class LabelFree(nn.Module):
 def make_dataset(config: TrainConfig):
     """(dataset, number of classes): the built-in shapes, or an ImageFolder-style folder."""
     if config.data == "shapes":
-        return ShapesDataset(resolution=config.resolution, length=config.data_size, seed=config.seed), 10
+        return ShapesDataset(resolution=config.resolution, length=config.data_size, seed=config.seed), len(SHAPE_NAMES)
     folder = image_folder(config.data, config.resolution)
     return folder, len(folder.classes)
 
@@ -253,8 +253,7 @@ def evaluation_images(config: TrainConfig, dataset) -> torch.Tensor:
     random subset of the folder."""
     n = config.eval_samples
     if config.data == "shapes":
-        held_out = ShapesDataset(resolution=config.resolution, length=n, seed=HELD_OUT_SEED)
-        return to_uint8(torch.stack([held_out[i][0] for i in range(n)]))
+        return to_uint8(sample_shapes(n, config.resolution, seed=HELD_OUT_SEED)[0])
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))[:n]
     return to_uint8(torch.stack([dataset[i][0] for i in pick.tolist()]))
 
@@ -528,7 +527,5 @@ def load_generator(checkpoint_path: str | Path, device: str = "cpu", average: bo
     try:
         G.load_state_dict(weights)
     except RuntimeError as err:
-        from ..errors import CheckpointError
-
         raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: {str(err)[:300]}") from None
     return G.eval(), config, num_classes
