@@ -77,14 +77,21 @@ def measure(config: SAGANConfig, batch: int, device, modes: dict, rounds: int, p
               flush=True)
         trainees[name] = (trainee, noise)
     rates = {name: [] for name in modes}
+    peaks = {}
     for _ in range(rounds):
         for name, (trainee, noise) in trainees.items():
             sync(device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             start = time.perf_counter()
             for _ in range(per_round):
                 trainee.iteration(real, labels, noise, config.z_dim, config.num_classes)
             sync(device)
             rates[name].append(batch * per_round / (time.perf_counter() - start))
+            if device.type == "cuda":  # the peak of this mode's own iterations (all modes' weights stay resident)
+                peaks[name] = max(peaks.get(name, 0), torch.cuda.max_memory_allocated(device))
+    for name, peak in peaks.items():
+        print(f"  {name}: peak GPU memory during its iterations {peak / 2**30:.1f} GiB", flush=True)
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
@@ -97,29 +104,38 @@ def report(rates: dict[str, float], batch: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="SAGAN training throughput: bf16 and compile vs eager fp32")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a rough figure in about a minute)")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU section")
     args = parser.parse_args()
 
+    if not args.gpu_only:
+        cpu_section(args.quick)
+    if torch.cuda.is_available():
+        gpu_section()
+
+
+def cpu_section(quick: bool) -> None:
     torch.set_num_threads(2)
     print("CPU: cpu profile's default SAGAN, 32x32, ch 32, batch 32, 10 classes, attention at 16, 2 threads")
     cpu = SAGANConfig(resolution=32, ch=32, z_dim=64, num_classes=10, attention=16)
-    rates = measure(cpu, 32, torch.device("cpu"), MODES, rounds=2 if args.quick else 5, per_round=4,
+    rates = measure(cpu, 32, torch.device("cpu"), MODES, rounds=2 if quick else 5, per_round=4,
                     warmup=2)
     report(rates, 32)
 
-    if torch.cuda.is_available():
-        device = torch.device("cuda")
-        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here
-        torch.backends.cudnn.allow_tf32 = False
-        print(f"\nGPU ({torch.cuda.get_device_name(device)}): the paper's model, 128x128, ch 64, batch 256, "
-              "1000 classes, attention at 32")
-        paper = SAGANConfig(resolution=128, ch=64, z_dim=128, num_classes=1000, attention=32)
-        modes = {k: MODES[k] for k in ("eager fp32", "bf16", "bf16 + compile")}
-        rates = measure(paper, 256, device, modes, rounds=3, per_round=5, warmup=3, channels_last=True)
-        report(rates, 256)
-        for name, rate in rates.items():
-            hours = 1e6 * 256 / rate / 3600
-            print(f"  {name:>15}: one million iterations at batch 256 would take {hours:6.1f} hours "
-                  f"({hours / 24:.1f} days) on this one GPU")
+
+def gpu_section() -> None:
+    device = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here
+    torch.backends.cudnn.allow_tf32 = False
+    print(f"\nGPU ({torch.cuda.get_device_name(device)}): the paper's model, 128x128, ch 64, batch 256, "
+          "1000 classes, attention at 32")
+    paper = SAGANConfig(resolution=128, ch=64, z_dim=128, num_classes=1000, attention=32)
+    modes = {k: MODES[k] for k in ("eager fp32", "bf16", "bf16 + compile")}
+    rates = measure(paper, 256, device, modes, rounds=3, per_round=5, warmup=3, channels_last=True)
+    report(rates, 256)
+    for name, rate in rates.items():
+        hours = 1e6 * 256 / rate / 3600
+        print(f"  {name:>15}: one million iterations at batch 256 would take {hours:6.1f} hours "
+              f"({hours / 24:.1f} days) on this one GPU")
 
 
 if __name__ == "__main__":
