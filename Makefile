@@ -33,10 +33,10 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 mirror-check: $(STAMP)
-	$(BIN)/python -m minisagan.infra.mirror --check
+	$(BIN)/python -m minisagan.bookbuild.mirror --check
 
 reference-check: $(STAMP)
-	$(BIN)/python -m minisagan.infra.notebooks check
+	$(BIN)/python -m minisagan.bookbuild.notebooks check
 
 nbval: $(STAMP)
 	$(SMOKE) $(BIN)/python -m pytest --nbval tests/notebooks -p no:cacheprovider
@@ -46,22 +46,22 @@ book-check: $(STAMP)
 
 ## Writing and building
 mirror: $(STAMP)
-	$(BIN)/python -m minisagan.infra.mirror
+	$(BIN)/python -m minisagan.bookbuild.mirror
 
 reference: $(STAMP)
-	$(BIN)/python -m minisagan.infra.notebooks reference
+	$(BIN)/python -m minisagan.bookbuild.notebooks reference
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
-	$(BIN)/python -m minisagan.infra.notebooks export --out _build/html/notebooks
+	$(BIN)/python -m minisagan.bookbuild.notebooks export --out _build/html/notebooks
 	@echo "open _build/html/index.html"
 
 book-student: $(STAMP)
-	$(BIN)/python -m minisagan.infra.notebooks student-config --out _build/student_config.yml
+	$(BIN)/python -m minisagan.bookbuild.notebooks student-config --out _build/student_config.yml
 	$(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student -W --keep-going
 
 notebooks: $(STAMP)
-	$(BIN)/python -m minisagan.infra.notebooks export --out notebooks
+	$(BIN)/python -m minisagan.bookbuild.notebooks export --out notebooks
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script; done

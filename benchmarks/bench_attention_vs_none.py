@@ -5,7 +5,7 @@ consistency score within 15 minutes of training on a 2-core CPU.
 
 Trains the cpu profile's default model (conditional, attention at 16x16 in G and D, SN on G and D,
 TTUR, 1:1, batch 32, ch 32) and the same model with attention = 0, one after the other with 2 threads
-each, through the real trainer (`minisagan.infra.trainer.train`), evaluating every 150 steps on 1,000
+each, through the real trainer (`minisagan.run.loop.train`), evaluating every 150 steps on 1,000
 samples against 1,000 held-out images (domain FID / KID on the shapes classifier's features, and the
 consistency score). Prints both curves and writes them as one CSV (model, step, seconds, metrics) that
 Chapter 6 plots next to the reader's own run. About 32 minutes in all on an idle 2-core machine.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from minisagan.infra.config import TrainConfig
-from minisagan.infra.trainer import read_log, train
+from minisagan.run.config import TrainConfig
+from minisagan.run.loop import read_log, train
 
 MODELS = {"attention": dict(attention=16), "no attention": dict(attention=0)}
 

@@ -23,7 +23,7 @@ def main():
     parser.add_argument("--n", type=int, default=10_000)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    config = SAGANConfig(resolution=32, ch=32, z_dim=128, num_classes=10, attention=16)
+    config = SAGANConfig(resolution=32, width=32, z_dim=128, num_classes=10, attention=16)
     G = Generator(config)
 
     start = time.perf_counter()

@@ -44,7 +44,7 @@ GPU_CLASSES, GPU_WARMUP, GPU_REPEATS = 1000, 3, 10
 
 def build(resolution, ch, attention, num_classes, device, seed=0):
     torch.manual_seed(seed)
-    config = SAGANConfig(resolution=resolution, ch=ch, z_dim=Z_DIM, num_classes=num_classes, attention=attention)
+    config = SAGANConfig(resolution=resolution, width=ch, z_dim=Z_DIM, num_classes=num_classes, attention=attention)
     return Generator(config).to(device).train(), Discriminator(config).to(device).train()
 
 

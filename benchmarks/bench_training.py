@@ -116,7 +116,7 @@ def main() -> None:
 def cpu_section(quick: bool) -> None:
     torch.set_num_threads(2)
     print("CPU: cpu profile's default SAGAN, 32x32, ch 32, batch 32, 10 classes, attention at 16, 2 threads")
-    cpu = SAGANConfig(resolution=32, ch=32, z_dim=64, num_classes=10, attention=16)
+    cpu = SAGANConfig(resolution=32, width=32, z_dim=64, num_classes=10, attention=16)
     rates = measure(cpu, 32, torch.device("cpu"), MODES, rounds=2 if quick else 5, per_round=4,
                     warmup=2)
     report(rates, 32)
@@ -128,7 +128,7 @@ def gpu_section() -> None:
     torch.backends.cudnn.allow_tf32 = False
     print(f"\nGPU ({torch.cuda.get_device_name(device)}): the paper's model, 128x128, ch 64, batch 256, "
           "1000 classes, attention at 32")
-    paper = SAGANConfig(resolution=128, ch=64, z_dim=128, num_classes=1000, attention=32)
+    paper = SAGANConfig(resolution=128, width=64, z_dim=128, num_classes=1000, attention=32)
     modes = {k: MODES[k] for k in ("eager fp32", "bf16", "bf16 + compile")}
     rates = measure(paper, 256, device, modes, rounds=3, per_round=5, warmup=3, channels_last=True)
     report(rates, 256)

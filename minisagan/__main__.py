@@ -1,5 +1,5 @@
 import sys
 
-from minisagan.infra.cli import main
+from minisagan.run.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-# Generated from book/05_metrics.md by `make mirror` (minisagan.infra.mirror).
+# Generated from book/05_metrics.md by `make mirror` (minisagan.bookbuild.mirror).
 # Do not edit: change the chapter, then run `make mirror`.
 
 
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from minisagan.errors import CheckpointError, MissingWeightsError
-from minisagan.infra.shapes_classifier import register_shapes_extractor
+from minisagan.data.shapes_classifier import register_shapes_extractor
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception weights
 INCEPTION_SHA256_PREFIX = "6726825d"

@@ -1,4 +1,4 @@
-# Generated from book/04_sagan_networks.md by `make mirror` (minisagan.infra.mirror).
+# Generated from book/04_sagan_networks.md by `make mirror` (minisagan.bookbuild.mirror).
 # Do not edit: change the chapter, then run `make mirror`.
 
 
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minisagan.attention import SelfAttention
+from minisagan.errors import ConfigError
 from minisagan.spectral_norm import SNConv2d, SNEmbedding, SNLinear
 
 
@@ -105,16 +106,16 @@ class DBlock(nn.Module):
 
 # --- book/04_sagan_networks.md, section: One configuration for every network of the paper
 RESOLUTIONS = (32, 64, 128)
-MULTIPLIERS = (16, 8, 4, 2, 1)  # G's block outputs from 4x4 upwards, in units of ch (128x128)
+MULTIPLIERS = (16, 8, 4, 2, 1)  # G's block outputs from 4x4 upwards, in units of width (128x128)
 
 
 @dataclass(frozen=True)
 class SAGANConfig:
     resolution: int = 128
-    ch: int = 64  # base width; the official 128x128 model uses 64
+    width: int = 64  # the channel multiplier, the official code's ch; 64 at 128x128
     z_dim: int = 128
     num_classes: int = 1000  # 0: unconditional (plain BN in G, no projection in D)
-    attention: int | None = 32  # feature resolution of the attention block in G and D; None: none
+    attention: int = 32  # feature resolution of the attention block in G and D; 0: none
     attention_kind: str = "attention"  # or "residual": a residual block in the same place (Table 1)
     official_attention: bool = True  # the official code's pooled variant (Chapter 3)
     sn_g: bool = True
@@ -123,22 +124,24 @@ class SAGANConfig:
 
     def __post_init__(self):
         def fail(field, message):
-            raise ValueError(f"SAGANConfig.{field}: {message} (got {getattr(self, field)!r})")
+            raise ConfigError(f"config key {field!r}: {message} (got {getattr(self, field)!r})")
 
-        if self.resolution not in RESOLUTIONS:
+        if type(self.resolution) is not int or self.resolution not in RESOLUTIONS:  # 32.0 is no resolution
             fail("resolution", f"must be one of {RESOLUTIONS}")
-        if self.ch < 1 or self.z_dim < 1:
-            fail("ch" if self.ch < 1 else "z_dim", "must be positive")
+        for field in ("width", "z_dim"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(field, "must be a positive integer")
         if self.num_classes < 0:
             fail("num_classes", "must be 0 (unconditional) or more")
         if self.attention_kind not in ("attention", "residual"):
             fail("attention_kind", "must be 'attention' or 'residual'")
-        if self.attention is not None:
+        if self.attention:
             if self.attention not in self.feature_resolutions:
-                fail("attention", f"this model's feature maps are {self.feature_resolutions}; use one or None")
+                fail("attention", f"this model's feature maps are {self.feature_resolutions}; use one of them, or 0 for none")
             for where, channels in (("G", self.g_channels_at(self.attention)), ("D", self.d_channels_at(self.attention))):
                 if self.attention_kind == "attention" and channels % 8:  # f and g have C/8 channels
-                    fail("ch", f"attention at {self.attention} in {where} would have {channels} channels, "
+                    fail("width", f"attention at {self.attention} in {where} would have {channels} channels, "
                                "which must be divisible by 8")
         if self.init not in ("xavier", "orthogonal"):
             fail("init", "must be 'xavier' or 'orthogonal'")
@@ -155,12 +158,12 @@ class SAGANConfig:
     def g_channels(self) -> list[int]:
         """G: channels at 4x4, then each up-block's output."""
         mults = MULTIPLIERS[-self.n_blocks:]
-        return [mults[0] * self.ch] + [m * self.ch for m in mults]
+        return [mults[0] * self.width] + [m * self.width for m in mults]
 
     def d_channels(self) -> list[int]:
         """D: each down-block's output, then the last (non-pooling) block's."""
         mults = MULTIPLIERS[::-1][: self.n_blocks]
-        return [m * self.ch for m in mults] + [mults[-1] * self.ch]
+        return [m * self.width for m in mults] + [mults[-1] * self.width]
 
     def g_channels_at(self, resolution: int) -> int:
         return self.g_channels()[int(math.log2(resolution // 4))]

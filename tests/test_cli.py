@@ -10,10 +10,11 @@ import sys
 import pytest
 from PIL import Image
 
-from minisagan.infra import trainer
-from minisagan.infra.checkpoint import load_checkpoint
-from minisagan.infra.cli import main
-from minisagan.infra.config import PRESETS, TrainConfig
+from minisagan.checkpoint import load_checkpoint
+from minisagan.run import loop
+from minisagan.run.cli import main
+from minisagan.run.config import PRESETS, TrainConfig
+from minisagan.run.logs import read_log
 
 TINY_FLAGS = ["--profile", "smoke", "--width", "8", "--z-dim", "16", "--batch-size", "4", "--data-size", "10",
               "--device", "cpu", "--quiet"]
@@ -43,7 +44,7 @@ def test_resume_continues_to_the_new_step_count(trained, tmp_path, capsys):
     assert main(["resume", str(run), "--steps", "5", "--quiet"]) == 0
     assert f"minisagan: wrote {run}" in capsys.readouterr().out
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 5
-    assert trainer.read_log(run / "metrics.csv")["step"] == [3, 5]  # smoke logs every 5 steps, and the last
+    assert read_log(run / "metrics.csv")["step"] == [3, 5]  # smoke logs every 5 steps, and the last
 
 
 @pytest.mark.parametrize("point_at", ["folder", "file"])
@@ -66,7 +67,7 @@ def test_sample_is_fixed_by_its_seed(trained, tmp_path):
 
 def test_flags_and_config_file_build_the_config(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(trainer, "train", lambda config, progress: seen.append((config, progress)) or tmp_path)
+    monkeypatch.setattr(loop, "train", lambda config, progress: seen.append((config, progress)) or tmp_path)
     path = tmp_path / "run.toml"
     path.write_text('profile = "cpu"\nsteps = 7\nlr_d = 4e-4\n')
     argv = ["train", "--config", str(path), "--profile", "smoke", "--steps", "9", "--lr-g", "1e-4",
@@ -156,7 +157,7 @@ def test_evaluate_with_missing_inception_weights_returns_2_naming_the_file(train
 
 @pytest.mark.parametrize("text, expected", [("true", True), ("False", False), ("1", True), ("off", False)])
 def test_boolean_flags_read_true_and_false(tmp_path, text, expected):
-    from minisagan.infra.cli import _config_from_args, build_parser
+    from minisagan.run.cli import _config_from_args, build_parser
 
     args = build_parser().parse_args(["train", "--compile", text, "--sn-g", text])
     config = _config_from_args(args)

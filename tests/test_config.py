@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from minisagan.errors import ConfigError
-from minisagan.infra import profiles
-from minisagan.infra.config import PRESETS, TrainConfig
-from minisagan.infra.profiles import active_profile, by_profile, chapter_clock, default_device, format_seconds
+from minisagan import profiles
+from minisagan.run.config import PRESETS, TrainConfig
+from minisagan.profiles import PROFILES, active_profile, chapter_clock, device_for, format_seconds, sizes
+from minisagan.run import distributed
 
 
 # --- profiles ------------------------------------------------------------------------------------
@@ -39,27 +40,36 @@ def test_unknown_profile_in_environment_is_an_error_naming_it(monkeypatch):
         active_profile()
 
 
-def test_by_profile_picks_the_value_of_the_profile(monkeypatch):
-    values = dict(smoke=20, cpu=1500, gpu=100_000)
+def test_sizes_reads_the_record_of_the_named_or_active_profile(monkeypatch):
     for profile in ("smoke", "cpu", "gpu"):
-        assert by_profile(**values, profile=profile) == values[profile]
+        assert sizes(profile) is PROFILES[profile] and sizes(profile).name == profile
         monkeypatch.setenv("MINISAGAN_PROFILE", profile)
-        assert by_profile(**values) == values[profile]
-
-
-def test_by_profile_requires_all_three_profiles():
-    with pytest.raises(TypeError, match="gpu"):
-        by_profile(smoke=1, cpu=2, profile="smoke")
+        assert sizes() is PROFILES[profile]
     with pytest.raises(ValueError, match="'turbo'"):
-        by_profile(smoke=1, cpu=2, gpu=3, profile="turbo")
+        sizes("turbo")
 
 
-def test_default_device_is_cuda_only_for_gpu_profile_with_a_gpu(monkeypatch):
+def test_profiles_grow_from_smoke_to_cpu_to_gpu():
+    smoke, cpu, gpu = (PROFILES[name] for name in ("smoke", "cpu", "gpu"))
+    for key in ("steps", "batch_size", "width", "data_size", "eval_samples", "toy_steps", "sn_study_steps",
+                "metric_samples", "study_steps", "study_eval_samples"):
+        assert getattr(smoke, key) < getattr(cpu, key) <= getattr(gpu, key), key
+
+
+def test_device_rule_is_cuda_only_for_gpu_profile_with_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert default_device("gpu") == torch.device("cuda")
-    assert default_device("cpu") == default_device("smoke") == torch.device("cpu")
+    assert device_for("gpu") == torch.device("cuda")
+    assert device_for("cpu") == device_for("smoke") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert default_device("gpu") == torch.device("cpu")
+    assert device_for("gpu") == torch.device("cpu")
+
+
+def test_training_auto_device_follows_the_same_rule_as_the_chapters(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU is there ...
+    assert distributed.resolve_device("auto", "cpu") == torch.device("cpu")  # ... the cpu profile ignores it
+    assert distributed.resolve_device("auto", "smoke") == torch.device("cpu")
+    assert distributed.resolve_device("auto", "gpu") == torch.device("cuda")
+    assert distributed.resolve_device("cpu", "gpu") == torch.device("cpu")  # an explicit device wins
 
 
 @pytest.mark.parametrize("seconds, text", [(4.26, "4.3 s"), (0.04, "0.0 s"), (75.3, "1 min 15 s"),
@@ -84,7 +94,7 @@ def test_chapter_clock_says_profile_what_and_how_long(monkeypatch, capsys):
 # --- presets and keys ----------------------------------------------------------------------------
 
 def test_every_preset_key_is_a_config_field_and_every_preset_is_valid():
-    assert set(PRESETS) == set(profiles.PROFILES)
+    assert set(PRESETS) == set(PROFILES)
     for profile, preset in PRESETS.items():
         assert set(preset) <= set(TrainConfig.keys()), profile
         config = TrainConfig.for_profile(profile)

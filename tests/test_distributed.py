@@ -14,11 +14,13 @@ import sys
 import pytest
 import torch
 
+from minisagan.checkpoint import load_checkpoint
 from minisagan.errors import ConfigError
-from minisagan.infra import distributed, trainer
-from minisagan.infra.checkpoint import load_checkpoint
-from minisagan.infra.config import TrainConfig
-from minisagan.infra.trainer import read_log
+from minisagan.run import distributed
+from minisagan.run.config import TrainConfig
+from minisagan.run.logs import read_log
+from minisagan.run.loop import train
+from minisagan.run.models import build_models
 
 FLAGS = ["--profile", "smoke", "--steps", "5", "--log-every", "1", "--eval-every", "0", "--sample-every", "100",
          "--checkpoint-every", "100", "--device", "cpu", "--quiet", "--width", "8", "--z-dim", "16",
@@ -56,7 +58,7 @@ def test_two_processes_save_one_checkpoint_with_close_weights(runs):
     one, two = (load_checkpoint(run / "checkpoint.pt") for run in runs)
     assert one["step"] == two["step"] == 5 and one["position"] == two["position"] == 5
     config = TrainConfig.from_dict(one["config"])
-    _, D0 = trainer.build_models(config, 10, torch.device("cpu"))  # the same seed: the initial D
+    _, D0 = build_models(config.model, config.sagan_config(10), config.seed, torch.device("cpu"))  # the same seed: the initial D
     names = [n for n, t in D0.state_dict().items() if not n.endswith(("sn_u", "sn_v", "sn_sigma"))]
     moved = torch.cat([(one["D"][n] - D0.state_dict()[n]).flatten() for n in names]).norm()
     apart = torch.cat([(two["D"][n] - one["D"][n]).flatten() for n in names]).norm()
@@ -65,7 +67,7 @@ def test_two_processes_save_one_checkpoint_with_close_weights(runs):
 
 def test_batch_that_does_not_split_evenly_is_an_error(tmp_path, monkeypatch):
     three = distributed.Processes(rank=0, world_size=3, local_rank=0)
-    monkeypatch.setattr(distributed, "start", lambda device: (three, distributed.resolve_device(device)))
+    monkeypatch.setattr(distributed, "start", lambda device, profile: (three, distributed.resolve_device(device, profile)))
     config = TrainConfig.for_profile("smoke", batch_size=8, device="cpu", run_dir=str(tmp_path / "run"))
     with pytest.raises(ConfigError, match=r"'batch_size' \(8\) must divide evenly over the 3 processes"):
-        trainer.train(config, progress=False)
+        train(config, progress=False)

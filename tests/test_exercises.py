@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from minisagan.data import sample_shapes
 from minisagan.exercises import CheckResult, ch00, ch01, ch05, ch06
-from minisagan.infra.mirror import chapter_paths
+from minisagan.bookbuild.mirror import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ def sets():
 
 @pytest.fixture(scope="module")
 def features():
-    from minisagan.infra.shapes_classifier import register_shapes_extractor
+    from minisagan.data.shapes_classifier import register_shapes_extractor
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
     register_shapes_extractor()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from minisagan.infra import mirror
+from minisagan.bookbuild import mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,7 +121,7 @@ def test_two_chapters_may_not_export_one_module(repo):
         mirror.check(repo)
 
 
-@pytest.mark.parametrize("target", ["errors", "Demo", "infra"])
+@pytest.mark.parametrize("target", ["errors", "Demo", "run"])
 def test_bad_export_targets_are_errors(repo, target):
     chapter = repo / "book" / "09_demo.md"
     chapter.write_text(chapter.read_text().replace("#| export: demo\ndef triple", f"#| export: {target}\ndef triple"))

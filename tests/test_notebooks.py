@@ -7,8 +7,8 @@ import jupytext
 import nbformat
 import yaml
 
-from minisagan.infra import notebooks
-from minisagan.infra.mirror import chapter_paths
+from minisagan.bookbuild import notebooks
+from minisagan.bookbuild.mirror import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

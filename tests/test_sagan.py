@@ -37,8 +37,8 @@ Z_DIM, CLASSES, BATCH = 16, 5, 2
 
 
 def small(resolution=32, **overrides) -> SAGANConfig:
-    """A model small enough to run in milliseconds: ch 8 keeps every width divisible by 8."""
-    return SAGANConfig(**{**dict(resolution=resolution, ch=8, z_dim=Z_DIM, num_classes=CLASSES, attention=None),
+    """A model small enough to run in milliseconds: width 8 keeps every width divisible by 8."""
+    return SAGANConfig(**{**dict(resolution=resolution, width=8, z_dim=Z_DIM, num_classes=CLASSES, attention=0),
                           **overrides})
 
 
@@ -95,7 +95,7 @@ def all_configurations():
     """Every resolution x every attention place (and none) x both attention kinds."""
     for resolution in (32, 64, 128):
         places = small(resolution).feature_resolutions
-        yield pytest.param(resolution, None, "attention", id=f"{resolution}-none")
+        yield pytest.param(resolution, 0, "attention", id=f"{resolution}-none")
         for place in places:
             for kind in ("attention", "residual"):
                 yield pytest.param(resolution, place, kind, id=f"{resolution}-{kind}{place}")
@@ -244,7 +244,7 @@ def official_table_parameters(ch=64, z_dim=128, classes=1000):
 
 def test_paper_model_parameter_counts_match_the_official_table():
     config = SAGANConfig()
-    assert (config.resolution, config.ch, config.num_classes, config.attention) == (128, 64, 1000, 32)
+    assert (config.resolution, config.width, config.num_classes, config.attention) == (128, 64, 1000, 32)
     torch.manual_seed(0)
     G, D = Generator(config), Discriminator(config)
     g, d = count(G), count(D)
@@ -462,14 +462,14 @@ def test_orthogonal_init_gives_orthonormal_rows():
     ("attention", dict(resolution=32, attention=4)),
     ("attention", dict(resolution=128, attention=128)),
     ("attention", dict(resolution=64, attention=12)),
-    ("ch", dict(resolution=32, ch=12, attention=16)),
-    ("ch", dict(ch=0)),
+    ("width", dict(resolution=32, width=12, attention=16)),
+    ("width", dict(width=0)),
     ("z_dim", dict(z_dim=0)),
     ("attention_kind", dict(attention_kind="conv")),
     ("init", dict(init="kaiming")),
 ])
 def test_invalid_configuration_raises_naming_the_field(field, bad):
-    with pytest.raises(ValueError, match=rf"^SAGANConfig\.{field}:"):
+    with pytest.raises(ValueError, match=rf"^config key {field!r}:"):
         SAGANConfig(**bad)
 
 
@@ -486,7 +486,7 @@ def test_generator_layer_table_lists_blocks_in_forward_order_with_shapes_and_par
     G = Generator(config).eval()
     z, y, _ = inputs(config)
     rows = layer_table(G, z, y)
-    B, c = BATCH, config.ch
+    B, c = BATCH, config.width
     assert [(name, shape) for name, shape, _ in rows] == [  # G at 32: 4ch at 4x4, then 4ch, 2ch, ch
         ("input.SNLinear", (B, 4 * c * 16)),
         ("blocks.0.GBlock", (B, 4 * c, 8, 8)),
@@ -507,7 +507,7 @@ def test_discriminator_layer_table_lists_blocks_in_forward_order_with_shapes_and
     D = Discriminator(config).eval()
     _, y, x = inputs(config)
     rows = layer_table(D, x, y)
-    B, c = BATCH, config.ch
+    B, c = BATCH, config.width
     assert [(name, shape) for name, shape, _ in rows] == [  # D at 32: ch, 2ch, 4ch, then 4ch unpooled
         ("blocks.0.DBlock", (B, c, 16, 16)),
         ("blocks.1.SelfAttention", (B, c, 16, 16)),
@@ -525,14 +525,14 @@ def test_discriminator_layer_table_lists_blocks_in_forward_order_with_shapes_and
 
 
 def test_a_residual_block_in_place_of_attention_needs_no_multiple_of_8():
-    config = SAGANConfig(resolution=32, ch=12, z_dim=8, num_classes=0, attention=16, attention_kind="residual")
+    config = SAGANConfig(resolution=32, width=12, z_dim=8, num_classes=0, attention=16, attention_kind="residual")
     assert Generator(config)(torch.randn(2, 8)).shape == (2, 3, 32, 32)
-    with pytest.raises(ValueError, match="SAGANConfig.ch"):
-        SAGANConfig(resolution=32, ch=12, z_dim=8, num_classes=0, attention=16, attention_kind="attention")
+    with pytest.raises(ValueError, match="config key .width."):
+        SAGANConfig(resolution=32, width=12, z_dim=8, num_classes=0, attention=16, attention_kind="attention")
 
 
 def test_layer_table_leaves_the_model_as_it_was():
-    config = SAGANConfig(resolution=32, ch=8, z_dim=8, num_classes=3, attention=16)
+    config = SAGANConfig(resolution=32, width=8, z_dim=8, num_classes=3, attention=16)
     G = Generator(config)
     before = {k: v.clone() for k, v in G.state_dict().items()}
     layer_table(G, torch.randn(2, 8), torch.tensor([0, 1]))

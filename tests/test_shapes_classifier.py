@@ -8,7 +8,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from minisagan.data import ShapesDataset, sample_shapes
 from minisagan.errors import CheckpointError, MissingWeightsError
-from minisagan.infra.shapes_classifier import (
+from minisagan.data.shapes_classifier import (
     DEFAULT_WEIGHTS,
     EXTRACTOR_NAME,
     ShapesFeatureExtractor,
@@ -102,7 +102,7 @@ def test_missing_weights_name_the_file_and_the_command(tmp_path):
     with pytest.raises(MissingWeightsError) as info:
         load_classifier(path)
     assert str(path) in str(info.value)
-    assert "python -m minisagan.infra.shapes_classifier" in str(info.value)
+    assert "python -m minisagan.data.shapes_classifier" in str(info.value)
 
 
 def test_corrupt_weights_raise_checkpoint_error(tmp_path):

@@ -38,7 +38,7 @@ def build(tmp_path: Path, student: bool) -> str:
     source = tmp_path / ("student" if student else "reader")
     source.mkdir()
     (source / "conf.py").write_text(
-        "extensions = ['myst_parser', 'sphinx_exercise', 'minisagan.infra.student_edition']\n"
+        "extensions = ['myst_parser', 'sphinx_exercise', 'minisagan.bookbuild.student_edition']\n"
         f"minisagan_student = {student}\n"
     )
     (source / "index.md").write_text(PAGE)

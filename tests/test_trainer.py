@@ -12,19 +12,14 @@ import torch
 from PIL import Image
 
 from minisagan.errors import CheckpointError, ConfigError, DataError, MissingWeightsError
-from minisagan.infra import trainer
-from minisagan.infra.checkpoint import load_checkpoint, save_checkpoint
-from minisagan.infra.config import TrainConfig
-from minisagan.infra.trainer import (
-    EVAL_COLUMNS,
-    STEP_COLUMNS,
-    TrainingDiverged,
-    epoch_batches,
-    load_generator,
-    read_log,
-    resume,
-    train,
-)
+from minisagan.checkpoint import load_checkpoint, save_checkpoint
+from minisagan.run import state
+from minisagan.run.config import TrainConfig
+from minisagan.run.evaluation import EVAL_COLUMNS
+from minisagan.run.logs import STEP_COLUMNS, read_log
+from minisagan.run.loop import TrainingDiverged, resume, train
+from minisagan.run.models import load_generator
+from minisagan.run.stream import epoch_batches
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -210,14 +205,14 @@ def test_stopped_and_resumed_run_matches_run_in_one_go(reference_run, tmp_path, 
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp_path, monkeypatch):
-    real_step, calls = trainer.g_step, []
+    real_step, calls = state.g_step, []
 
     def nan_at_step_4(*args, **kwargs):
         stats = real_step(*args, **kwargs)
         calls.append(1)
         return {**stats, "loss_g": torch.tensor(float("nan"))} if len(calls) == 4 else stats
 
-    monkeypatch.setattr(trainer, "g_step", nan_at_step_4)
+    monkeypatch.setattr(state, "g_step", nan_at_step_4)
     config = tiny(tmp_path / "run", checkpoint_every=2)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     with pytest.raises(TrainingDiverged, match=r"non-finite by step 4 .*loss_g nan.*" + re.escape(repr(str(ckpt)))):
@@ -226,7 +221,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp
     assert read_log(tmp_path / "run" / "metrics.csv")["step"] == [1, 2, 3]
 
     # Resuming drops nothing that was good and continues as if nothing had happened.
-    monkeypatch.setattr(trainer, "g_step", real_step)
+    monkeypatch.setattr(state, "g_step", real_step)
     resume(tmp_path / "run", progress=False)
     resumed, whole = read_log(tmp_path / "run" / "metrics.csv"), read_log(reference_run / "metrics.csv")
     assert resumed["step"] == [1, 2, 3, 4, 5, 6]

@@ -36,7 +36,7 @@ Z_DIM, CLASSES, BATCH = 16, 3, 2
 def build(num_classes=CLASSES, attention=16, seed=0, dtype=torch.float64, **overrides):
     """A tiny G and D (ch 8, 32x32); float64 by default so that copies agree to 1e-10."""
     torch.manual_seed(seed)
-    config = SAGANConfig(resolution=32, ch=8, z_dim=Z_DIM, num_classes=num_classes, attention=attention,
+    config = SAGANConfig(resolution=32, width=8, z_dim=Z_DIM, num_classes=num_classes, attention=attention,
                          **overrides)
     return config, Generator(config).to(dtype), Discriminator(config).to(dtype)
 
@@ -630,7 +630,7 @@ def test_attention_gammas_reads_every_attention_block_by_name():
     assert not any(g.requires_grad for g in both.values())
 
 
-@pytest.mark.parametrize("overrides", [dict(attention=None), dict(attention=16, attention_kind="residual")],
+@pytest.mark.parametrize("overrides", [dict(attention=0), dict(attention=16, attention_kind="residual")],
                          ids=["none", "residual"])
 def test_attention_gammas_is_empty_without_attention(overrides):
     _, G, D = build(**overrides)

@@ -1,17 +1,10 @@
-"""Training data: the built-in mirror shapes (with their exact consistency checker) and image folders."""
+"""The data room: the built-in mirror shapes (`shapes`), their exact checker (`consistency`), the
+shapes classifier whose features the domain metrics read (`shapes_classifier`, weights shipped as
+package data), and folders of your own images (`folder`)."""
 
+from .consistency import ConsistencyReport, consistency
 from .folder import image_folder, load_rgb
-from .shapes import (
-    RESOLUTIONS,
-    SHAPE_NAMES,
-    ConsistencyReport,
-    ShapeParams,
-    ShapesDataset,
-    consistency,
-    render,
-    sample_shapes,
-    shape_params,
-)
+from .shapes import RESOLUTIONS, SHAPE_NAMES, ShapeParams, ShapesDataset, render, sample_shapes, shape_params
 
 __all__ = [
     "RESOLUTIONS",

@@ -12,7 +12,7 @@ from . import CheckResult, check_number, compare_tensors
 
 def _tiny_networks(seed: int):
     torch.manual_seed(seed)
-    config = SAGANConfig(resolution=32, ch=8, z_dim=16, num_classes=3, attention=16)
+    config = SAGANConfig(resolution=32, width=8, z_dim=16, num_classes=3, attention=16)
     return Generator(config).double(), Discriminator(config).double()
 
 

@@ -22,7 +22,7 @@ import nbformat
 import yaml
 
 from .mirror import chapter_paths
-from .profiles import ENV_VAR
+from ..profiles import ENV_VAR
 
 REFERENCE_DIR = Path("tests") / "notebooks"
 KEPT_OUTPUT_TYPES = ("text/plain",)

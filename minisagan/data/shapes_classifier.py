@@ -19,11 +19,12 @@ recoloured, twins that disagree) are still read by their shape.
 
 Train (about 2.5 minutes on a 2-core CPU) and write the shipped weights:
 
-    python -m minisagan.infra.shapes_classifier --seed 0 --threads 1
+    python -m minisagan.data.shapes_classifier --seed 0 --threads 1
 """
 
 import argparse
 import time
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -35,16 +36,16 @@ from torch_fidelity.helpers import vassert
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from tqdm.auto import tqdm
 
-from ..data.shapes import SHAPE_NAMES, ShapesDataset
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import MissingWeightsError
-from .checkpoint import load_checkpoint, save_checkpoint
+from .shapes import SHAPE_NAMES, ShapesDataset
 
 INPUT_SIZE = 32  # the classifier sees 32x32; larger images are resized down first
 FEATURE_DIM = 128
 NUM_CLASSES = len(SHAPE_NAMES)
 EXTRACTOR_NAME = "minisagan-shapes"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "shapes_classifier.pt"
-TRAIN_COMMAND = "python -m minisagan.infra.shapes_classifier"
+DEFAULT_WEIGHTS = Path(str(resources.files(__package__) / "shapes_classifier.pt"))  # shipped as package data
+TRAIN_COMMAND = "python -m minisagan.data.shapes_classifier"
 DEFAULT_STEPS = 1000
 DEFAULT_BATCH = 64
 MAX_SHIFT = 3  # px: random translation during training (objects sit >= 2 px from the border)
@@ -171,7 +172,7 @@ def train_classifier(seed: int = 0, steps: int = DEFAULT_STEPS, batch_size: int 
 
 
 def load_classifier(path: str | Path | None = None) -> ShapesClassifier:
-    """The trained classifier from `path` (default: the shipped data/shapes_classifier.pt), in eval mode.
+    """The trained classifier from `path` (default: the shipped minisagan/data/shapes_classifier.pt), in eval mode.
 
     Raises `MissingWeightsError` when the file does not exist and `CheckpointError` when it is damaged.
     """
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
                         help=f"images per step (default {DEFAULT_BATCH})")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS,
-                        help="where to write the weights (default: the shipped data/shapes_classifier.pt)")
+                        help="where to write the weights (default: the shipped minisagan/data/shapes_classifier.pt)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy 2-core machine")
     args = parser.parse_args(argv)

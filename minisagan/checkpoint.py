@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from .errors import CheckpointError
 
 FORMAT_VERSION = 1
 

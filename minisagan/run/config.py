@@ -1,5 +1,10 @@
 """One typed configuration for a training run, validated when built, with a preset per profile.
 
+The model's keys (resolution, width, z_dim, attention, attention_kind, official_attention, sn_g,
+sn_d) carry the names of `minisagan.sagan.SAGANConfig`'s fields and are validated by it, so its
+errors name the key as it is written here. The presets come from the profile record
+(`minisagan.profiles.PROFILES`).
+
     TrainConfig.for_profile("cpu", steps=500)     # a profile's preset with overrides
     TrainConfig.from_file("run.toml", lr_d=4e-4)  # a file (.toml or .json) with overrides
 
@@ -14,9 +19,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import ConfigError
-from .profiles import PROFILES, active_profile
+from ..profiles import PROFILES, active_profile
 
-RESOLUTIONS = (32, 64, 128)
 LOSS_NAMES = ("hinge", "ns")
 MODELS = ("sagan", "toygan")
 AMP_MODES = ("none", "bf16")
@@ -32,7 +36,7 @@ class TrainConfig:
     data_size: int = 50_000  # number of built-in images (ignored for a folder)
     resolution: int = 32
     z_dim: int = 64
-    width: int = 32  # SAGAN's ch (channel multiplier); the toy GAN's widest-resolution channels
+    width: int = 32  # the channel multiplier (the official code's ch); the toy GAN's widest-resolution channels
     # SAGAN's architecture (Chapter 4); the toy GAN ignores these
     conditional: bool = True  # class-conditional G (CBN) and projection D; classes come from the data
     attention: int = 16  # feature resolution of the attention block in G and D; 0: none
@@ -94,30 +98,19 @@ class TrainConfig:
             fail("profile", f"must be one of {', '.join(PROFILES)}")
         if self.model not in MODELS:
             fail("model", f"must be one of {', '.join(MODELS)}")
-        if not is_int(self.resolution) or self.resolution not in RESOLUTIONS:
-            fail("resolution", f"must be one of {RESOLUTIONS}")
         if self.loss not in LOSS_NAMES:
             fail("loss", f"must be one of {', '.join(LOSS_NAMES)}")
         if self.amp not in AMP_MODES:
             fail("amp", f"must be one of {', '.join(AMP_MODES)}")
-        if self.attention_kind not in ("attention", "residual"):
-            fail("attention_kind", "must be 'attention' or 'residual'")
-        for key in ("data_size", "z_dim", "width", "batch_size", "steps", "n_dis", "log_every", "sample_every",
+        for key in ("data_size", "batch_size", "steps", "n_dis", "log_every", "sample_every",
                     "checkpoint_every", "eval_samples"):
             value = getattr(self, key)
             if not is_int(value) or value < 1:
                 fail(key, "must be a positive integer")
-        for key in ("num_workers", "eval_every", "ema_start", "attention"):
+        for key in ("num_workers", "eval_every", "ema_start"):
             if not is_int(getattr(self, key)) or getattr(self, key) < 0:
                 fail(key, "must be a non-negative integer")
-        if self.model == "sagan":
-            try:
-                self.sagan_config(num_classes=10 if self.conditional else 0)
-            except ValueError as err:  # SAGANConfig names its field: say which config key that is
-                field = str(err).partition(":")[0].removeprefix("SAGANConfig.")
-                key = {"ch": "width", "attention": "attention"}.get(field, field)
-                message = str(err).partition(":")[2].strip().replace("use one or None", "use one of them, or 0 for none")
-                raise ConfigError(f"config key {key!r}: {message}") from None
+        self.sagan_config(num_classes=0)  # the model's keys, checked where they are defined
         if not 0 <= self.ema_decay < 1:
             fail("ema_decay", "must be in [0, 1) (0: no average)")
         if not is_int(self.seed):
@@ -131,13 +124,14 @@ class TrainConfig:
             fail("device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
     def sagan_config(self, num_classes: int):
-        """The SAGANConfig of this run (Chapter 4) for data with ``num_classes`` classes."""
+        """The SAGANConfig of this run (Chapter 4) for data with ``num_classes`` classes (0 when the
+        run is unconditional). The toy GAN reads only its resolution, width and z_dim."""
         from ..sagan import SAGANConfig
 
-        return SAGANConfig(resolution=self.resolution, ch=self.width, z_dim=self.z_dim,
-                           num_classes=num_classes if self.conditional else 0, attention=self.attention or None,
-                           attention_kind=self.attention_kind, official_attention=self.official_attention,
-                           sn_g=self.sn_g, sn_d=self.sn_d)
+        model_keys = {key: getattr(self, key) for key in MODEL_KEYS}
+        if self.model == "toygan":
+            model_keys["attention"] = 0
+        return SAGANConfig(num_classes=num_classes if self.conditional else 0, **model_keys)
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -189,15 +183,16 @@ class TrainConfig:
         return values
 
 
-# What each profile trains by default: the paper's recipe (conditional SAGAN, attention, SN on G and
-# D, TTUR, 1:1) on the built-in 32x32 data. Measured on a 2-core CPU: about 0.47 s per step for the
-# cpu preset; smoke takes seconds.
-PRESETS: dict[str, dict] = {
-    "smoke": dict(steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10,
-                  checkpoint_every=10, eval_every=10, eval_samples=200),
-    "cpu": dict(steps=1800, batch_size=32, width=32, data_size=50_000, sample_every=300, checkpoint_every=300,
-                eval_every=300, eval_samples=1000),
-    "gpu": dict(steps=20_000, batch_size=256, width=64, data_size=200_000, log_every=50, sample_every=1000,
-                checkpoint_every=1000, eval_every=1000, eval_samples=5000, ema_decay=0.999, ema_start=1000,
-                amp="bf16", compile=True, num_workers=4),
-}
+MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
+
+
+def preset(profile: str) -> dict:
+    """What a profile trains by default: the paper's recipe (the defaults above: conditional SAGAN,
+    attention, SN on G and D, TTUR, 1:1) at the sizes and switches of the profile record."""
+    record = PROFILES[profile]
+    keys = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "eval_every", "eval_samples",
+            "ema_decay", "ema_start", "amp", "compile", "num_workers")
+    return {**{key: getattr(record, key) for key in keys}, "checkpoint_every": record.sample_every}
+
+
+PRESETS: dict[str, dict] = {name: preset(name) for name in PROFILES}

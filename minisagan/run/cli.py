@@ -81,32 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported here so that `minisagan --help` answers without loading torch's models.
-    from . import trainer
+    from .loop import TrainingDiverged, resume, train
 
     try:
         if args.command == "train":
-            run_dir = trainer.train(_config_from_args(args), progress=not args.quiet)
+            run_dir = train(_config_from_args(args), progress=not args.quiet)
         elif args.command == "resume":
-            run_dir = trainer.resume(args.run_dir, steps=args.steps, progress=not args.quiet)
+            run_dir = resume(args.run_dir, steps=args.steps, progress=not args.quiet)
         elif args.command == "sample":
-            run_dir = _sample(args, trainer)
+            run_dir = _sample(args)
         else:
-            run_dir = _evaluate(args, trainer)
+            run_dir = _evaluate(args)
     except (ConfigError, DataError, CheckpointError, FileExistsError, MissingWeightsError,
-            trainer.TrainingDiverged, ValueError) as err:
+            TrainingDiverged, ValueError) as err:
         print(f"minisagan: error: {err}", file=sys.stderr)
         return 2
     print(f"minisagan: wrote {run_dir}")
     return 0
 
 
-def _sample(args, trainer) -> Path:
+def _sample(args) -> Path:
     import torch
     from torchvision.utils import save_image
 
-    from .plots import to_grid
+    from ..figures import to_grid
+    from .models import load_generator
 
-    G, config, num_classes = trainer.load_generator(_checkpoint_path(args.checkpoint), average=not args.raw)
+    G, config, num_classes = load_generator(_checkpoint_path(args.checkpoint), average=not args.raw)
     z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
     y = torch.arange(args.n) % num_classes if num_classes else None  # one column per class
     with torch.no_grad():
@@ -118,13 +119,17 @@ def _checkpoint_path(path: Path) -> Path:
     return path / "checkpoint.pt" if path.is_dir() else path
 
 
-def _evaluate(args, trainer) -> Path:
+def _evaluate(args) -> Path:
     import json
 
     import torch
 
+    from .evaluation import evaluate
+    from .models import load_generator
+    from .stream import evaluation_images, make_dataset
+
     path = _checkpoint_path(args.checkpoint)
-    G, config, num_classes = trainer.load_generator(path, average=not args.raw)
+    G, config, num_classes = load_generator(path, average=not args.raw)
     changes = {"eval_samples": args.n} if args.n else {}
     if args.inception_weights:
         from ..metrics import inception_weights
@@ -135,9 +140,11 @@ def _evaluate(args, trainer) -> Path:
     if config.data != "shapes" and not config.inception_weights:
         raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
                           "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")
-    dataset, _ = trainer.make_dataset(config)
-    real = trainer.evaluation_images(config, dataset)
-    results = trainer.evaluate(G, config, num_classes, real, device=torch.device("cpu"), progress=True)
+    dataset, _ = make_dataset(config.data, config.resolution, config.data_size, config.seed)
+    real = evaluation_images(config.data, dataset, config.eval_samples, config.resolution, config.seed)
+    results = evaluate(G, real, n=config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
+                       seed=config.seed, shapes=config.data == "shapes", inception_weights=config.inception_weights,
+                       device=torch.device("cpu"), progress=True)
     for key, value in results.items():
         print(f"{key:>14}: {value:.4f}")
     out = args.out or path.parent / "evaluation.json"

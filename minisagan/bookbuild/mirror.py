@@ -1,7 +1,7 @@
 """The mirror: each chapter is the single source of the code it teaches for reuse.
 
 A code cell whose first line is ``#| export: NAME`` belongs to the module ``minisagan/NAME.py``.
-``python -m minisagan.infra.mirror`` (``make mirror``) rewrites those modules from the chapters;
+``python -m minisagan.bookbuild.mirror`` (``make mirror``) rewrites those modules from the chapters;
 ``--check`` (``make mirror-check``, run by CI) regenerates them in memory and fails on any
 difference, so the book and the library cannot drift apart.
 
@@ -23,7 +23,7 @@ import jupytext
 EXPORT_LINE = re.compile(r"^#\|\s*export:\s*(?P<module>\S+)\s*$")
 MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 HEADER_PREFIX = "# Generated from "
-RESERVED = {"__init__", "__main__", "errors", "data", "infra", "exercises"}
+RESERVED = {"__init__", "__main__", "errors", "checkpoint", "profiles", "figures", "data", "run", "bookbuild", "exercises"}
 
 
 class MirrorError(ValueError):
@@ -76,7 +76,7 @@ def render_module(cells: list[ExportCell]) -> str:
     comment naming the section it was written in."""
     chapter = cells[0].chapter.as_posix()
     parts = [
-        f"{HEADER_PREFIX}{chapter} by `make mirror` (minisagan.infra.mirror).\n"
+        f"{HEADER_PREFIX}{chapter} by `make mirror` (minisagan.bookbuild.mirror).\n"
         "# Do not edit: change the chapter, then run `make mirror`.\n"
     ]
     for cell in cells:

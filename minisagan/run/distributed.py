@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+from ..profiles import device_for
+
 
 @dataclass(frozen=True)
 class Processes:
@@ -44,17 +47,17 @@ class Processes:
         return dict(zip(values, stacked.tolist()))
 
 
-def start(device_name: str) -> tuple[Processes, torch.device]:
+def start(device_name: str, profile: str) -> tuple[Processes, torch.device]:
     """Join the process group if torchrun started us; returns the processes and this one's device.
 
-    device_name: the config's "auto", "cpu", "cuda" or "cuda:N". Under torchrun on GPUs each process
-    takes the GPU of its LOCAL_RANK.
+    device_name: the config's "auto" (the profile's device, `minisagan.profiles.device_for`), "cpu",
+    "cuda" or "cuda:N". Under torchrun on GPUs each process takes the GPU of its LOCAL_RANK.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return Processes(), resolve_device(device_name)
+        return Processes(), resolve_device(device_name, profile)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, profile)
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
@@ -68,9 +71,10 @@ def stop(processes: Processes) -> None:
         dist.destroy_process_group()
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, profile: str) -> torch.device:
+    """The config's device: "auto" is the profile's (a CUDA GPU in the gpu profile, else the CPU)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return device_for(profile)
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"config key 'device' is {name!r} but this machine has no CUDA GPU; use 'auto' or 'cpu'")
+        raise ConfigError(f"config key 'device' is {name!r} but this machine has no CUDA GPU; use 'auto' or 'cpu'")
     return torch.device(name)

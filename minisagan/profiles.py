@@ -1,0 +1,122 @@
+"""Profiles: one switch that sizes every experiment in the book and every training run.
+
+- ``smoke``: CI and quick checks; seconds per chapter, every key cell still runs.
+- ``cpu``: a laptop; a chapter in a few minutes, big enough to show the chapter's effect.
+- ``gpu``: the paper's scale.
+
+`PROFILES` is the one record of what a profile implies: the default run's sizes and switches (which
+`minisagan.run.config.TrainConfig` takes as its presets) and the size of each chapter's experiment,
+read by name (``sizes().width``, ``sizes().sn_study_steps``).
+
+The profile in force is ``$MINISAGAN_PROFILE`` when set, else ``gpu`` when PyTorch sees a CUDA GPU,
+else ``cpu``. One rule picks the device, for the chapters and for ``minisagan train`` alike: a CUDA
+GPU in the gpu profile when there is one, the CPU in every other case (`device_for`).
+"""
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+ENV_VAR = "MINISAGAN_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The sizes and switches one profile implies. Steps count generator updates."""
+
+    name: str
+    # the default training run (make train, minisagan train): TrainConfig's preset
+    steps: int
+    batch_size: int
+    width: int  # the channel multiplier of G and D
+    data_size: int  # built-in training images
+    log_every: int
+    sample_every: int  # samples and checkpoints
+    eval_every: int
+    eval_samples: int  # images per set for FID / KID during a run
+    ema_decay: float  # average of G's weights (0: none)
+    ema_start: int
+    amp: str  # "bf16" or "none"
+    compile: bool
+    num_workers: int  # data loader processes
+    # the chapters' own experiments
+    data_batches: int  # Chapter 0: batches timed through a DataLoader
+    toy_steps: int  # Chapter 1: the toy GAN's training run
+    sn_study_steps: int  # Chapter 2: the spectral-norm study, per run
+    attention_sizes: tuple[int, ...]  # Chapter 3: feature-map sizes timed
+    timing_repeats: int  # Chapter 3: repeats per timing
+    metric_samples: int  # Chapter 5: images per set for the metrics
+    metric_sample_sizes: tuple[int, ...]  # Chapter 5: set sizes of the bias study
+    study_steps: int  # Chapter 6: the stabilization study, per run
+    study_eval_every: int
+    study_eval_samples: int
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "smoke", steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10, eval_every=10,
+        eval_samples=200, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
+        data_batches=10, toy_steps=20, sn_study_steps=12, attention_sizes=(8, 16), timing_repeats=2,
+        metric_samples=300, metric_sample_sizes=(150, 300), study_steps=4, study_eval_every=4,
+        study_eval_samples=130),
+    # Measured on a 2-core CPU: about 0.47 s per step of the default run.
+    "cpu": Profile(
+        "cpu", steps=1_800, batch_size=32, width=32, data_size=50_000, log_every=10, sample_every=300,
+        eval_every=300, eval_samples=1_000, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
+        data_batches=100, toy_steps=800, sn_study_steps=250, attention_sizes=(8, 16, 32, 64), timing_repeats=5,
+        metric_samples=2_000, metric_sample_sizes=(200, 500, 1_000, 2_000), study_steps=500, study_eval_every=100,
+        study_eval_samples=500),
+    "gpu": Profile(
+        "gpu", steps=20_000, batch_size=256, width=64, data_size=200_000, log_every=50, sample_every=1_000,
+        eval_every=1_000, eval_samples=5_000, ema_decay=0.999, ema_start=1_000, amp="bf16", compile=True,
+        num_workers=4, data_batches=100, toy_steps=20_000, sn_study_steps=5_000,
+        attention_sizes=(8, 16, 32, 64, 128), timing_repeats=20, metric_samples=10_000,
+        metric_sample_sizes=(500, 1_000, 2_000, 5_000, 10_000), study_steps=20_000, study_eval_every=2_000,
+        study_eval_samples=5_000),
+}
+
+
+def active_profile() -> str:
+    """The profile in force: ``$MINISAGAN_PROFILE`` if set, else picked from the hardware."""
+    name = os.environ.get(ENV_VAR, "").strip().lower()
+    if not name:
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if name not in PROFILES:
+        raise ValueError(f"{ENV_VAR}={name!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    return name
+
+
+def sizes(profile: str | None = None) -> Profile:
+    """The record of ``profile`` (default: the active one): ``sizes().steps``, ``sizes("cpu").width``."""
+    profile = profile or active_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[profile]
+
+
+def device_for(profile: str | None = None) -> torch.device:
+    """The one device rule: a CUDA GPU in the gpu profile when there is one, the CPU otherwise."""
+    profile = sizes(profile).name
+    return torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
+
+
+def format_seconds(seconds: float) -> str:
+    """``75.3`` -> ``'1 min 15 s'``; short enough for a chapter's closing line."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{seconds:.1f} s"
+
+
+@contextmanager
+def chapter_clock(what: str, profile: str | None = None):
+    """Time a block and say what the profile ran: ``with chapter_clock("training"): ...``.
+
+    Prints one line at the end, e.g. ``[profile cpu] training took 2 min 41 s``, so each chapter
+    states what its profile ran and how long it took.
+    """
+    profile = profile or active_profile()
+    start = time.perf_counter()
+    yield
+    print(f"[profile {profile}] {what} took {format_seconds(time.perf_counter() - start)}")

@@ -1,0 +1,56 @@
+"""What a run measures (Chapter 5's metrics), and where each number goes.
+
+`EVAL_METRICS` is the one list of evaluation metrics: each has its eval.csv column and the panel of
+curves.png that plots it. Adding a metric means computing it in `evaluate` and naming it there.
+
+On the built-in data: FID, KID and IS on the shapes classifier's features and the consistency score;
+with a file of Inception weights, the paper's FID, KID and IS as well.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import consistency
+from ..metrics import fidelity_metrics, sample_images
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str  # eval.csv's column
+    panel: str  # the title of curves.png's panel that plots it
+
+
+FID_PANEL = "FID (lower is better)"
+EVAL_METRICS = (
+    Metric("fid_shapes", FID_PANEL),
+    Metric("kid_shapes", "KID (lower is better)"),
+    Metric("is_shapes", "IS (higher is better)"),
+    Metric("consistency", "consistency (higher is better)"),
+    Metric("fid_inception", FID_PANEL),
+    Metric("kid_inception", "KID (lower is better)"),
+    Metric("is_inception", "IS (higher is better)"),
+)
+EVAL_COLUMNS = ["step", "seconds"] + [metric.column for metric in EVAL_METRICS]
+
+
+def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classes: int, seed: int,
+             shapes: bool, inception_weights: str = "", device: torch.device,
+             progress: bool = False) -> dict[str, float]:
+    """Metrics of ``n`` samples of G (classes balanced, noise from ``seed + 3``) against ``real``
+    (uint8 [n, 3, R, R]). ``shapes``: the run trains on the built-in data, so the shape-feature
+    metrics and consistency apply. Returns {column: value} for the columns of `EVAL_METRICS`."""
+    fake = sample_images(G, n, z_dim=z_dim, num_classes=num_classes, seed=seed + 3, device=device, progress=progress)
+    results = {}
+    if shapes:
+        domain = fidelity_metrics(fake, real, features="shapes", device=device, seed=seed, isc_splits=1, fid=n >= 128)
+        results.update(fid_shapes=domain.get("FID", math.nan), kid_shapes=domain["KID"], is_shapes=domain["IS"],
+                       consistency=consistency(fake).score)
+    if inception_weights:
+        paper = fidelity_metrics(fake, real, features="inception", weights=inception_weights, device=device,
+                                 seed=seed, fid=n >= 2048)
+        results.update(fid_inception=paper.get("FID", math.nan), kid_inception=paper["KID"],
+                       is_inception=paper["IS"])
+    return results
