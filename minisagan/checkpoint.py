@@ -1,11 +1,15 @@
-"""Checkpoint files: written atomically, read with a clear error when missing or damaged.
+"""Checkpoint files, and any file a run rewrites: written atomically, read with a clear error when
+missing or damaged.
 
-A checkpoint is first written to a temporary file beside the target, flushed to disk, then renamed
-over the target (`os.replace` is atomic on POSIX and Windows). A crash mid-write leaves the previous
-checkpoint intact and at worst a stray ``*.tmp`` file, never a half-written checkpoint.
+A file is first written to a temporary file beside the target (a unique name, so two writers never
+share one), flushed to disk, then renamed over the target (`os.replace` is atomic on POSIX and
+Windows). A crash mid-write leaves the previous file intact; a failed write (a full disk) removes its
+temporary file.
 """
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -15,17 +19,30 @@ from .errors import CheckpointError
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write ``state`` (tensors, state dicts, plain Python values) to ``path`` atomically."""
+def write_atomically(path: str | Path, write: Callable) -> Path:
+    """Call ``write(handle)`` on a binary temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        torch.save({"format_version": FORMAT_VERSION, **state}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: leave no temporary file behind
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    return write_atomically(path, lambda handle: handle.write(text.encode()))
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write ``state`` (tensors, state dicts, plain Python values) to ``path`` atomically."""
+    return write_atomically(path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

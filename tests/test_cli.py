@@ -67,7 +67,7 @@ def test_sample_is_fixed_by_its_seed(trained, tmp_path):
 
 def test_flags_and_config_file_build_the_config(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(loop, "train", lambda config, progress: seen.append((config, progress)) or tmp_path)
+    monkeypatch.setattr(loop, "train", lambda config, progress, overwrite: seen.append((config, progress)) or tmp_path)
     path = tmp_path / "run.toml"
     path.write_text('profile = "cpu"\nsteps = 7\nlr_d = 4e-4\n')
     argv = ["train", "--config", str(path), "--profile", "smoke", "--steps", "9", "--lr-g", "1e-4",

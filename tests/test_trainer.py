@@ -215,7 +215,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp
     monkeypatch.setattr(state, "g_step", nan_at_step_4)
     config = tiny(tmp_path / "run", checkpoint_every=2)
     ckpt = tmp_path / "run" / "checkpoint.pt"
-    with pytest.raises(TrainingDiverged, match=r"non-finite by step 4 .*loss_g nan.*" + re.escape(repr(str(ckpt)))):
+    with pytest.raises(TrainingDiverged, match=r"diverged by step 4: loss_g nan.*" + re.escape(repr(str(ckpt)))):
         train(config, progress=False)
     assert load_checkpoint(ckpt)["step"] == 2
     assert read_log(tmp_path / "run" / "metrics.csv")["step"] == [1, 2, 3]

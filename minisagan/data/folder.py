@@ -5,10 +5,15 @@
 
 Problems a reader is likely to hit (a wrong path, a folder of loose images, an empty class folder,
 a truncated download) raise `DataError` naming the path, instead of an error deep inside torchvision.
+Every mode Pillow opens becomes 8-bit RGB by its own range (`to_rgb`): 16-bit and 32-bit integer
+and float images are scaled, not clipped; transparent pixels are laid on black. Images smaller than
+the training resolution are upsampled, with one warning that counts them.
 """
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
@@ -34,10 +39,30 @@ def image_folder(root: str | Path, resolution: int = 32) -> ImageFolder:
         transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),  # -> [-1, 1], the GAN convention
     ])
     try:
-        return ImageFolder(root, transform=transform, loader=load_rgb)
+        dataset = ImageFolder(root, transform=transform, loader=load_rgb)
     except FileNotFoundError as error:  # torchvision's complaint about class folders without images
         raise DataError(f"{root}: every class folder must hold image files with one of the extensions "
                         f"{', '.join(IMG_EXTENSIONS)} ({error})") from None
+    _warn_about_small_images(root, [path for path, _ in dataset.samples], resolution)
+    return dataset
+
+
+def _warn_about_small_images(root: Path, paths: list[str], resolution: int) -> None:
+    """One warning that counts the images whose shorter side is below ``resolution`` (read from the
+    files' headers, nothing decoded)."""
+    small = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                size = image.size
+        except (UnidentifiedImageError, OSError) as error:
+            raise DataError(f"cannot read image {path}: {error}; delete or replace the file") from None
+        if min(size) < resolution:
+            small.append(size)
+    if small:
+        w, h = min(small, key=min)
+        warnings.warn(f"{len(small)} of {len(paths)} images in {root} are smaller than {resolution}x{resolution} "
+                      f"(the smallest is {w}x{h}): they are upsampled, which blurs them", stacklevel=3)
 
 
 def _check_layout(root: Path) -> None:
@@ -51,9 +76,44 @@ def _check_layout(root: Path) -> None:
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Open an image file as RGB; a file PIL cannot read raises `DataError` naming it."""
+    """Open an image file as 8-bit RGB (`to_rgb`); a file PIL cannot read raises `DataError` naming it."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return to_rgb(image)
     except (UnidentifiedImageError, OSError) as error:
         raise DataError(f"cannot read image {path}: {error}; delete or replace the file") from None
+    except ValueError as error:  # a mode Pillow opens but cannot convert
+        raise DataError(f"cannot convert image {path} (mode {error}) to RGB; save it as an 8-bit RGB image") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any image Pillow opens -> 8-bit RGB, each mode by its own range.
+
+    - 16-bit (``I;16*``): value / 65535; 32-bit integer (``I``): as 8-bit when it stays within 0..255,
+      as 16-bit within 0..65535, else its own min..max; float (``F``): [0, 1] when it stays there,
+      0..255 when it stays there, else its own min..max. ``convert("RGB")`` would clip them instead.
+    - transparency (``RGBA``, ``LA``, ``PA``, a palette with a transparent colour): laid on black.
+    - everything else (``L``, ``1``, ``P``, ``CMYK``, ``YCbCr``, ...): Pillow's own conversion.
+    """
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        if image.mode.startswith("I;16"):
+            scale = (0.0, 65535.0)
+        elif image.mode == "F" and low >= 0 and high <= 1:
+            scale = (0.0, 1.0)
+        elif low >= 0 and high <= 255:
+            scale = (0.0, 255.0)
+        elif image.mode == "I" and low >= 0 and high <= 65535:
+            scale = (0.0, 65535.0)
+        else:
+            scale = (low, max(high, low + 1e-12))
+        grey = np.clip((values - scale[0]) / (scale[1] - scale[0]) * 255 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(np.stack([grey] * 3, axis=-1), mode="RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError:
+        raise ValueError(image.mode) from None

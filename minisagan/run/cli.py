@@ -2,15 +2,23 @@
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
 a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
+``resume`` takes the keys that may change mid-run. Every user's mistake, operating-system error
+(an unwritable folder, a full disk) and Ctrl-C ends in one line on stderr and an exit code (2: the
+input, 1: the system, 130: interrupted); ``--debug`` shows the traceback instead.
 """
 
 import argparse
+import json
+import math
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import CheckpointError, ConfigError, DataError, MissingWeightsError
-from .config import TrainConfig
+from ..errors import ConfigError
+from .config import RESUMABLE, TrainConfig
+
+NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _boolean(text: str) -> bool:
@@ -20,8 +28,10 @@ def _boolean(text: str) -> bool:
     return words[text.lower()]
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, keys=None) -> None:
     for f in fields(TrainConfig):
+        if keys is not None and f.name not in keys:
+            continue
         flag = "--" + f.name.replace("_", "-")
         if f.name == "betas":
             parser.add_argument(flag, type=float, nargs=2, metavar=("BETA1", "BETA2"), default=None)
@@ -43,21 +53,26 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minisagan", description="Train and sample the minisagan book's GANs.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="start a run (writes samples, curves, metrics, checkpoints)",
-                                description="Start a training run in --run-dir.")
+    train = commands.add_parser("train", parents=[common], help="start a run (writes samples, curves, metrics, "
+                                "checkpoints)", description="Start a training run in --run-dir.")
     train.add_argument("--config", type=Path, help="a .toml or .json file of config keys")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the files of an earlier run in --run-dir (refused otherwise)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(train)
 
-    resume = commands.add_parser("resume", help="continue a run from its last checkpoint",
-                                 description="Continue the run in RUN_DIR exactly where it stopped.")
+    resume = commands.add_parser("resume", parents=[common], help="continue a run from its last checkpoint",
+                                 description="Continue the run in RUN_DIR exactly where it stopped. The keys "
+                                             "below may change (each change is recorded in RUN_DIR/changes.csv).")
     resume.add_argument("run_dir", type=Path)
-    resume.add_argument("--steps", type=int, help="train up to this many steps in all (default: the run's own)")
     resume.add_argument("--quiet", action="store_true")
+    _add_config_flags(resume, keys=RESUMABLE)
 
-    sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
+    sample = commands.add_parser("sample", parents=[common], help="write a grid of samples from a checkpoint",
                                  description="Write an image grid from a run's generator.")
     sample.add_argument("checkpoint", type=Path, help="a checkpoint.pt, or the run folder holding it")
     sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
@@ -66,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--raw", action="store_true", help="sample G itself, not its moving average")
 
     evaluate = commands.add_parser(
-        "evaluate", help="measure a checkpoint: domain FID/KID/IS and consistency, Inception metrics",
-        description="Sample the run's generator and compute its metrics against real images (Chapter 5). "
-                    "Prints them and writes them as JSON.")
+        "evaluate", parents=[common], help="measure a checkpoint: domain FID/KID/IS and consistency, Inception "
+        "metrics", description="Sample the run's generator and compute its metrics against real images "
+        "(Chapter 5). Prints them and writes them as JSON.")
     evaluate.add_argument("checkpoint", type=Path, help="a checkpoint.pt, or the run folder holding it")
     evaluate.add_argument("--n", type=int, default=None, help="images per set (default: the run's eval_samples)")
     evaluate.add_argument("--inception-weights", default=None,
@@ -78,29 +93,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # Imported here so that `minisagan --help` answers without loading torch's models.
-    from .loop import TrainingDiverged, resume, train
-
-    try:
-        if args.command == "train":
-            run_dir = train(_config_from_args(args), progress=not args.quiet)
-        elif args.command == "resume":
-            run_dir = resume(args.run_dir, steps=args.steps, progress=not args.quiet)
-        elif args.command == "sample":
-            run_dir = _sample(args)
+def glue_negative_numbers(argv: list[str]) -> list[str]:
+    """``--lr-d -1e-4`` -> ``--lr-d=-1e-4``: argparse takes ``-1e-4`` for an option, not a value."""
+    out = []
+    for token in argv:
+        if out and NUMBER.match(token) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={token}"
         else:
-            run_dir = _evaluate(args)
-    except (ConfigError, DataError, CheckpointError, FileExistsError, MissingWeightsError,
-            TrainingDiverged, ValueError) as err:
-        print(f"minisagan: error: {err}", file=sys.stderr)
-        return 2
-    print(f"minisagan: wrote {run_dir}")
+            out.append(token)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(glue_negative_numbers(list(sys.argv[1:] if argv is None else argv)))
+    commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate}
+    try:
+        written = commands[args.command](args)
+    except (Exception, KeyboardInterrupt) as err:
+        if args.debug:
+            raise
+        message, code = _explain(err, args)
+        if message is None:  # not the user's mistake nor the system's: a bug, keep its traceback
+            raise
+        print(f"minisagan: {message}", file=sys.stderr)
+        return code
+    print(f"minisagan: wrote {written}")
     return 0
 
 
+def _explain(err: BaseException, args) -> tuple[str | None, int]:
+    """One line and an exit code for an error a user can act on; (None, 1) for anything else."""
+    from .folder import RunFolderBusy
+    from .loop import TrainingDiverged
+
+    run_dir = getattr(args, "run_dir", None)
+    if isinstance(err, KeyboardInterrupt):
+        where = f"; continue with: minisagan resume {run_dir}" if run_dir else ""
+        return f"interrupted{where}", 130
+    if isinstance(err, (ValueError, FileExistsError, RunFolderBusy, TrainingDiverged)):
+        return f"error: {err}", 2  # ConfigError, DataError, CheckpointError are ValueErrors
+    if isinstance(err, FileNotFoundError):  # MissingWeightsError and its kin name the file themselves
+        return f"error: {err}", 2
+    if isinstance(err, OSError):
+        what = f"{err.strerror or err}: {err.filename}" if err.filename else str(err)
+        return f"error: {what}", 1
+    return None, 1
+
+
+def _train(args) -> Path:
+    from .loop import train
+
+    return train(_config_from_args(args), overwrite=args.overwrite, progress=not args.quiet)
+
+
+def _resume(args) -> Path:
+    from .loop import resume
+
+    changes = {key: getattr(args, key) for key in RESUMABLE if getattr(args, key) is not None}
+    return resume(args.run_dir, progress=not args.quiet, **changes)
+
+
+def _checked_out(path: Path) -> Path:
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    return path
+
+
 def _sample(args) -> Path:
+    if args.n < 1:
+        raise ConfigError(f"--n: the number of images must be at least 1 (got {args.n})")
+    out = _checked_out(args.out)
+
     import torch
     from torchvision.utils import save_image
 
@@ -111,8 +174,8 @@ def _sample(args) -> Path:
     z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
     y = torch.arange(args.n) % num_classes if num_classes else None  # one column per class
     with torch.no_grad():
-        save_image(to_grid(G(z, y), nrow=num_classes or 8), args.out)
-    return args.out
+        save_image(to_grid(G(z, y), nrow=num_classes or 8), out)
+    return out
 
 
 def _checkpoint_path(path: Path) -> Path:
@@ -120,26 +183,38 @@ def _checkpoint_path(path: Path) -> Path:
 
 
 def _evaluate(args) -> Path:
-    import json
-
-    import torch
-
-    from .evaluation import evaluate
+    from .evaluation import images_needed
     from .models import load_generator
-    from .stream import evaluation_images, make_dataset
 
     path = _checkpoint_path(args.checkpoint)
+    out = _checked_out(args.out or path.parent / "evaluation.json")
+    if args.n is not None and args.n < 1:
+        raise ConfigError(f"--n: the number of images must be at least 1 (got {args.n})")
     G, config, num_classes = load_generator(path, average=not args.raw)
-    changes = {"eval_samples": args.n} if args.n else {}
+    changes = {"eval_samples": args.n} if args.n is not None else {}
     if args.inception_weights:
         from ..metrics import inception_weights
 
         inception_weights(args.inception_weights)  # a missing or wrong file fails before any sampling
         changes["inception_weights"] = args.inception_weights
     config = config.replace(**changes)
-    if config.data != "shapes" and not config.inception_weights:
+    shapes = config.data == "shapes"
+    if not shapes and not config.inception_weights:
         raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
                           "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")
+    needed = images_needed(shapes, bool(config.inception_weights))
+    if config.eval_samples < needed:
+        raise ConfigError(f"--n: these metrics need at least {needed} images per set (FID's feature dimension), "
+                          f"got {config.eval_samples}")
+    return _measure(G, config, num_classes, path, out)
+
+
+def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path) -> Path:
+    import torch
+
+    from .evaluation import evaluate
+    from .stream import evaluation_images, make_dataset
+
     dataset, _ = make_dataset(config.data, config.resolution, config.data_size, config.seed)
     real = evaluation_images(config.data, dataset, config.eval_samples, config.resolution, config.seed)
     results = evaluate(G, real, n=config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
@@ -147,6 +222,7 @@ def _evaluate(args) -> Path:
                        device=torch.device("cpu"), progress=True)
     for key, value in results.items():
         print(f"{key:>14}: {value:.4f}")
-    out = args.out or path.parent / "evaluation.json"
-    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, **results}, indent=2) + "\n")
+    report = {key: value if math.isfinite(value) else None for key, value in results.items()}  # JSON has no NaN
+    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, **report}, indent=2,
+                              allow_nan=False) + "\n")
     return out

@@ -120,6 +120,8 @@ class TrainConfig:
                 fail(key, "must be in (0, 1)")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             fail("betas", "must be two numbers in [0, 1)")
+        if not self.run_dir.strip():
+            fail("run_dir", "must name a folder")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             fail("device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
@@ -164,9 +166,13 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
+        if path.suffix not in (".toml", ".json"):
+            raise ConfigError(f"config file {str(path)!r}: write it as .toml or .json (the name must end so)")
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
             values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
             raise ConfigError(f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {err}") from None
         if not isinstance(values, dict):
@@ -183,6 +189,9 @@ class TrainConfig:
         return values
 
 
+# What may change when a run resumes: nothing that shapes the networks, the data or the noise.
+RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_samples",
+             "device", "num_workers", "inception_weights")
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
 
 

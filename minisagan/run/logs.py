@@ -8,8 +8,11 @@ last checkpoint, so the resumed run rewrites them.
 """
 
 import csv
+import io
 import math
 from pathlib import Path
+
+from ..checkpoint import write_text_atomically
 
 STEP_COLUMNS = ["step", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"]
 
@@ -43,14 +46,17 @@ class CsvLog:
             csv.writer(handle).writerow([_format(row.get(key, "")) for key in self.columns])
 
     def truncate(self, last_step: int) -> None:
-        """Keep the rows up to ``last_step``: later ones belong to the interrupted run."""
+        """Keep the rows up to ``last_step``: later ones belong to the interrupted run. The file is
+        rewritten atomically, so a kill meanwhile leaves the old one whole."""
         if not self.path.exists():
             return self.start()
         with open(self.path, newline="") as handle:
             rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= last_step]
-        self.start()
-        with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self.columns).writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomically(self.path, text.getvalue())
 
 
 def _format(value) -> str:

@@ -19,45 +19,55 @@ import copy
 import math
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint
+from ..errors import ConfigError
 from ..training import attention_gammas
 from . import distributed
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .figures import save_curves
+from .folder import RunLock
 from .state import Run, TrainingDiverged
-from .stream import real_batches
 
 __all__ = ["Run", "TrainingDiverged", "train", "resume"]
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> Path:
     """Train as ``config`` says; returns the run folder.
 
     With ``resume=True`` the run continues from ``run_dir/checkpoint.pt`` up to ``config.steps``.
-    A fresh run refuses a folder that already holds a checkpoint, so nothing is overwritten. Under
-    ``torchrun`` every process calls this; process 0 writes the folder.
+    A fresh run needs a new or empty folder (``overwrite=True`` replaces an earlier run's files).
+    Process 0 holds the folder's lock for the whole run; under ``torchrun`` every process calls
+    this and process 0 writes the folder.
     """
     processes, device = distributed.start(config.device, config.profile)
     try:
-        run = Run(config, processes, device, resume)
-        _loop(run, progress)
+        run = Run(config, processes, device)
+        with RunLock(run.run_dir) if processes.is_main else nullcontext():
+            run.start(resume, overwrite)
+            _loop(run, progress)
     finally:
         distributed.stop(processes)
     return Path(config.run_dir)
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = True) -> Path:
-    """Continue the run in ``run_dir`` with its saved configuration (optionally to more ``steps``)."""
+def resume(run_dir: str | Path, *, progress: bool = True, **changes) -> Path:
+    """Continue the run in ``run_dir`` with its saved configuration, with ``changes`` to the keys
+    that may change mid-run (`RESUMABLE`: more ``steps``, learning rates, intervals, the device);
+    each change is recorded in the run folder's changes.csv."""
+    refused = sorted(key for key in changes if key not in RESUMABLE)
+    if refused:
+        raise ConfigError(f"config key {refused[0]!r} cannot change when a run resumes (only "
+                          f"{', '.join(RESUMABLE)}); start a fresh run for that")
     state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
     config = TrainConfig.from_dict({**state["config"], "run_dir": str(run_dir)})
-    if steps is not None:
-        config = config.replace(steps=steps)
-    return train(config, resume=True, progress=progress)
+    changes = {key: value for key, value in changes.items() if value is not None}
+    return train(config.replace(**changes) if changes else config, resume=True, progress=progress)
 
 
 def _loop(run: Run, progress: bool) -> None:
@@ -86,11 +96,17 @@ def _loop(run: Run, progress: bool) -> None:
             if log_now or save_now:
                 gammas = {f"gamma_{net}.{name}": g for net, model in (("G", run.G), ("D", run.D))
                           for name, g in attention_gammas(model).items()}
-                values = processes.mean({**stats, **gammas})
-                if not all(math.isfinite(v) for v in values.values()):
+                weights = {f"weights_{net}": _all_finite(model) for net, model in (("G", run.G), ("D", run.D))}
+                values = processes.mean({**stats, **gammas, **weights})
+                finite_weights = {key: values.pop(key) == 1.0 for key in weights}
+                if not all(math.isfinite(v) for v in values.values()) or not all(finite_weights.values()):
+                    broken = [key.removeprefix("weights_") for key, ok in finite_weights.items() if not ok]
                     raise TrainingDiverged(
-                        f"a loss became non-finite by step {run.step} ({_short(values)}); the last good "
-                        f"checkpoint is {str(run.ckpt_path)!r}. Lower the learning rates or check the data.")
+                        f"training diverged by step {run.step}: "
+                        + (f"a weight of {' and '.join(broken)} became non-finite; " if broken else "")
+                        + f"{_short(values)}. Nothing after the last good checkpoint was saved: "
+                        f"{str(run.ckpt_path)!r}. Resume it with lower learning rates "
+                        f"(minisagan resume {run.run_dir} --lr-g ... --lr-d ...) or check the data.")
                 if log_now and main:
                     rate = images_since / max(run.seconds - seconds_at_log, 1e-9)  # training time only
                     run.metrics.append({"step": run.step, "seconds": round(run.seconds, 2), **values,
@@ -126,5 +142,13 @@ def _first_compiled_iteration(run: Run, batches):
         return run.iteration(batches), batches
 
 
+def _all_finite(model: torch.nn.Module) -> torch.Tensor:
+    """1.0 when every parameter of ``model`` is finite, else 0.0 (one tensor: one sync to read)."""
+    return torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all().float()
+
+
 def _short(values: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if not k.startswith("gamma_"))
+    """The non-finite values first (gammas included), then the finite losses and scores."""
+    bad = [f"{k} {v:.4g}" for k, v in values.items() if not math.isfinite(v)]
+    good = [f"{k} {v:.4g}" for k, v in values.items() if math.isfinite(v) and not k.startswith("gamma_")]
+    return ", ".join(bad + good)

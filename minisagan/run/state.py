@@ -2,11 +2,14 @@
 
 `Run` builds, from a `TrainConfig`, everything a run holds: the data stream, G and D (wrapped for
 DDP and ``torch.compile`` when asked), their optimizers, the average of G, the noise generator, the
-position in the data, the step and the clock, and the run folder's logs. `Run.state` and
-`Run.restore` are the checkpoint's contents; `Run.iteration` is the algorithm of Chapter 6.
+position in the data, the step and the clock, and the run folder's logs. Building writes nothing;
+`Run.start` opens the folder (a fresh one, or the checkpoint of a resumed run, checked against what
+the run is now). `Run.state` and `Run.restore` are the checkpoint's contents; `Run.iteration` is the
+algorithm of Chapter 6.
 """
 
 import json
+import time
 import warnings
 from contextlib import nullcontext
 from functools import partial
@@ -15,17 +18,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import ConfigError
+from ..checkpoint import load_checkpoint, save_checkpoint, write_text_atomically
+from ..errors import CheckpointError, ConfigError
 from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
 from .config import TrainConfig
 from .distributed import Processes
 from .evaluation import EVAL_COLUMNS, evaluate
 from .figures import save_samples
+from .folder import prepare_fresh
 from .logs import CsvLog, step_columns
 from .models import build_models, conditioning_classes
-from .stream import evaluation_images, make_dataset, real_batches
+from .stream import data_record, evaluation_images, make_dataset, real_batches
+
+CHANGE_COLUMNS = ["step", "time", "key", "old", "new"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -35,13 +41,10 @@ class TrainingDiverged(RuntimeError):
 class Run:
     """One training run: the models, their optimizers, the data stream and the run folder."""
 
-    def __init__(self, config: TrainConfig, processes: Processes, device: torch.device, resume: bool):
+    def __init__(self, config: TrainConfig, processes: Processes, device: torch.device):
         self.config, self.processes, self.device = config, processes, device
         self.run_dir = Path(config.run_dir)
         self.ckpt_path = self.run_dir / "checkpoint.pt"
-        if not resume and self.ckpt_path.exists():
-            raise FileExistsError(f"{str(self.run_dir)!r} already holds a run: resume it (minisagan resume "
-                                  f"{self.run_dir}) or pick another run_dir")
         if config.batch_size % processes.world_size:
             raise ConfigError(f"config key 'batch_size' ({config.batch_size}) must divide evenly over the "
                               f"{processes.world_size} processes")
@@ -67,15 +70,59 @@ class Run:
                        for name in attention_gammas(model)]
         self.metrics = CsvLog(self.run_dir / "metrics.csv", step_columns(gamma_names))
         self.evals = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
-        if resume:
-            self.restore(load_checkpoint(self.ckpt_path, map_location=device))
-        if processes.is_main:
+        self.real_eval = None
+        self.prepare_networks(compiled=config.compile)
+
+    def start(self, resume: bool, overwrite: bool = False) -> None:
+        """Open the run folder: a fresh run checks that it is new or empty (``overwrite``: replace an
+        earlier run's files); a resumed run loads its checkpoint, checks that the data and the
+        networks are the ones it was trained on and that there are steps left, applies the settings
+        that changed and records them in changes.csv. Process 0 holds the folder's lock meanwhile."""
+        config, main = self.config, self.processes.is_main
+        if not resume:
+            if main:
+                prepare_fresh(self.run_dir, overwrite)
+        else:
+            state = load_checkpoint(self.ckpt_path, map_location=self.device)
+            self._check_resumable(state)
+            self.restore(state)
+            for optimizer, lr in ((self.opt_G, config.lr_g), (self.opt_D, config.lr_d)):
+                for group in optimizer.param_groups:  # the checkpoint's rate, unless resume changed it
+                    group["lr"] = lr
+            if main:
+                self._record_changes(state["config"])
+        if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for log in (self.metrics, self.evals):
                 log.truncate(self.step) if resume else log.start()
-            (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        self.real_eval = None
-        self.prepare_networks(compiled=config.compile)
+            write_text_atomically(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def _check_resumable(self, state: dict) -> None:
+        saved = state.get("data")
+        now = data_record(self.dataset)
+        if saved is not None and saved != now:
+            then, nowadays = (f"{r['length']} images in {len(r['classes'])} classes" for r in (saved, now))
+            if then == nowadays:
+                then, nowadays = (f"classes {', '.join(r['classes'][:5])}" for r in (saved, now))
+            raise ConfigError(f"config key 'data': {self.config.data!r} has changed since the checkpoint was written "
+                              f"(then {then}, now {nowadays}); a resumed run must read the same data: restore it, "
+                              "or start a fresh run")
+        if state["step"] >= self.config.steps:
+            raise ConfigError(f"config key 'steps': the run in {str(self.run_dir)!r} is at step {state['step']} "
+                              f"already; to train further, resume with --steps above {state['step']} "
+                              f"(got {self.config.steps})")
+
+    def _record_changes(self, before: dict) -> None:
+        """changes.csv: one row per setting that differs from the checkpoint's configuration."""
+        after = self.config.to_dict()
+        rows = [{"step": self.step, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "key": key, "old": before.get(key),
+                 "new": after[key]} for key in after if key != "run_dir" and before.get(key) != after[key]]
+        if rows:
+            log = CsvLog(self.run_dir / "changes.csv", CHANGE_COLUMNS)
+            if not log.path.exists():
+                log.start()
+            for row in rows:
+                log.append(row)
 
     def batches(self):
         """The real batches from the run's position on (`minisagan.run.stream.real_batches`)."""
@@ -141,7 +188,7 @@ class Run:
     def state(self) -> dict:
         return {
             "step": self.step, "epoch": self.epoch, "position": self.position, "seconds": self.seconds,
-            "config": self.config.to_dict(), "num_classes": self.num_classes,
+            "config": self.config.to_dict(), "num_classes": self.num_classes, "data": data_record(self.dataset),
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
@@ -150,10 +197,14 @@ class Run:
         }
 
     def restore(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{str(self.ckpt_path)!r} holds networks of another shape than its configuration "
+                                  f"builds ({str(err).splitlines()[0][:200]}); it does not belong to this run") from None
         if self.ema is not None:
             if state.get("ema") is None:
                 raise ConfigError("config key 'ema_decay': the checkpoint has no average of G to resume")

@@ -26,6 +26,12 @@ def make_dataset(data: str, resolution: int, data_size: int, seed: int) -> tuple
     return folder, len(folder.classes)
 
 
+def data_record(dataset: Dataset) -> dict:
+    """What a resumed run must find again: the number of images and the class names (the order of
+    the batches depends on the first, the meaning of the labels on the second)."""
+    return {"length": len(dataset), "classes": list(getattr(dataset, "classes", SHAPE_NAMES))}
+
+
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
     """The index batches of one epoch: a permutation fixed by (seed, epoch), incomplete tail dropped."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
@@ -40,7 +46,11 @@ def real_batches(dataset: Dataset, batch_size: int, seed: int, epoch: int, posit
         batches = epoch_batches(len(dataset), batch_size, seed, epoch)
         if not batches:
             raise ConfigError(f"config key 'batch_size' ({batch_size}) exceeds the data's {len(dataset)} images")
-        loader = DataLoader(dataset, batch_sampler=[b[part] for b in batches[position:]], num_workers=num_workers)
+        # The loader's own seed (for workers and any random transform) comes from (seed, epoch), not
+        # from torch's global generator, so a resumed run draws the same.
+        seeds = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
+        loader = DataLoader(dataset, batch_sampler=[b[part] for b in batches[position:]], num_workers=num_workers,
+                            generator=seeds)
         for images, labels in loader:
             position += 1
             yield epoch, position, images, labels
