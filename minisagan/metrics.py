@@ -4,7 +4,9 @@
 
 # --- book/05_metrics.md, section: The code
 """IS, FID and KID through torch-fidelity, for generators and image sets, on the paper's Inception
-features or on the built-in shapes classifier's (report `minisagan.data.consistency` beside them)."""
+features or on the built-in shapes classifier's (report `minisagan.data.consistency` beside them);
+on the built-in data, class accuracy (does each sample show the class it was asked for?) and the
+hues its objects cover."""
 
 import hashlib
 import os
@@ -15,8 +17,9 @@ import torch_fidelity
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from minisagan.data import consistency
+from minisagan.data.shapes_classifier import load_classifier, register_shapes_extractor, to_classifier_input
 from minisagan.errors import CheckpointError, MissingWeightsError
-from minisagan.data.shapes_classifier import register_shapes_extractor
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception weights
 INCEPTION_SHA256_PREFIX = "6726825d"
@@ -123,3 +126,41 @@ def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, 
     keys = {"inception_score_mean": "IS", "inception_score_std": "IS_std", "frechet_inception_distance": "FID",
             "kernel_inception_distance_mean": "KID", "kernel_inception_distance_std": "KID_std"}
     return {short: float(raw[key]) for key, short in keys.items() if key in raw}
+
+
+# --- book/05_metrics.md, section: Does G draw the class it was asked for?
+HUE_BINS = 10
+
+
+@torch.no_grad()
+def class_accuracy(images: torch.Tensor, labels: torch.Tensor, *, num_classes: int = 10,
+                   batch_size: int = 500) -> tuple[float, torch.Tensor]:
+    """The fraction of ``images`` ([B, 3, S, S], uint8 or float in [-1, 1]) that the shapes classifier
+    assigns to ``labels`` [B], and the same per class ([num_classes], NaN for a class with no image)."""
+    classifier = load_classifier()
+    x = to_uint8(images).float() / 127.5 - 1  # [B, 3, S, S] in [-1, 1]
+    predicted = torch.cat([classifier(to_classifier_input(x[i:i + batch_size])).argmax(1)
+                           for i in range(0, len(x), batch_size)])  # [B]
+    right = (predicted == labels.cpu()).float()
+    per_class = torch.stack([right[labels.cpu() == c].mean() if (labels == c).any() else right.new_tensor(float("nan"))
+                             for c in range(num_classes)])
+    return right.mean().item(), per_class
+
+
+def hue_histogram(images: torch.Tensor, bins: int = HUE_BINS) -> torch.Tensor:
+    """The share of images whose object's hue falls in each of ``bins`` equal sectors of the hue
+    circle ([bins], summing to 1 over the images where `consistency` finds an object on the left)."""
+    report = consistency(to_uint8(images))
+    rgb = report.left_colour[report.has_pair]  # [B', 3] in [0, 1]
+    top, low = rgb.max(1).values, rgb.min(1).values
+    spread = (top - low).clamp_min(1e-6)
+    r, g, b = rgb.unbind(1)
+    hue = torch.where(top == r, (g - b) / spread, torch.where(top == g, 2 + (b - r) / spread, 4 + (r - g) / spread))
+    hue = (hue / 6) % 1.0  # [B'] in [0, 1)
+    counts = torch.bincount((hue * bins).long().clamp_max(bins - 1), minlength=bins).float()
+    return counts / counts.sum().clamp_min(1)
+
+
+def hues_present(images: torch.Tensor, bins: int = HUE_BINS) -> int:
+    """How many of the ``bins`` hue sectors hold at least a quarter of their fair share (1 / bins)."""
+    return int((hue_histogram(images, bins) >= 0.25 / bins).sum())

@@ -6,13 +6,17 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from minisagan.data import sample_shapes
+from minisagan.data import render, sample_shapes, shape_params
+from minisagan.data.shapes import hsv_to_rgb
 from minisagan.errors import CheckpointError, MissingWeightsError
 from minisagan.metrics import (
     INCEPTION_ENV,
     INCEPTION_FILE,
     ImageTensorDataset,
+    class_accuracy,
     fidelity_metrics,
+    hue_histogram,
+    hues_present,
     inception_weights,
     sample_images,
     to_uint8,
@@ -172,3 +176,40 @@ def test_image_dataset_serves_uint8_items(sets):
     real, _, _ = sets
     dataset = ImageTensorDataset(real[:4])
     assert len(dataset) == 4 and dataset[0].dtype == torch.uint8 and dataset[0].shape == (3, 32, 32)
+
+
+# --- class accuracy and hues ---------------------------------------------------------------------
+
+def test_class_accuracy_is_one_on_real_images_and_chance_with_shuffled_labels(sets):
+    real, labels, _ = sets
+    overall, per_class = class_accuracy(real, labels)
+    assert overall == 1.0 and per_class.tolist() == [1.0] * 10
+    shuffled = labels[torch.randperm(N, generator=torch.Generator().manual_seed(0))]
+    assert class_accuracy(real, shuffled)[0] == pytest.approx(0.1, abs=0.05)
+    assert class_accuracy(real, (labels + 1) % 10)[0] == 0.0
+
+
+def test_class_accuracy_per_class_counts_each_class_on_its_own(sets):
+    real, labels, _ = sets
+    wrong_circles = torch.where(labels == 0, torch.ones_like(labels), labels)  # circles asked to be squares
+    overall, per_class = class_accuracy(real, wrong_circles)
+    assert per_class[1] == pytest.approx((labels == 1).sum() / ((labels == 0) | (labels == 1)).sum())
+    assert overall == pytest.approx(1 - (labels == 0).float().mean().item())
+    assert torch.isnan(class_accuracy(real[labels == 3], labels[labels == 3])[1][0])  # no circle asked for
+
+
+def test_class_accuracy_reads_uint8_and_float_alike(sets):
+    real, labels, _ = sets
+    assert class_accuracy(to_uint8(real), labels)[0] == class_accuracy(real, labels)[0]
+
+
+def test_hue_histogram_of_real_data_covers_every_sector_and_one_colour_one(sets):
+    real, _, _ = sets
+    histogram = hue_histogram(real)
+    assert histogram.sum() == pytest.approx(1.0) and hues_present(real) == 10
+    assert histogram.min() > 0.05  # hues are uniform in the data: about 0.1 each
+    params = shape_params(range(N), seed=0)
+    for hue in (0.03, 0.55):  # one colour for every object: one sector, the right one
+        params.colour = hsv_to_rgb(torch.full((N,), hue), torch.full((N,), 0.9), torch.full((N,), 0.9))
+        one = hue_histogram(render(params, 32))
+        assert hues_present(render(params, 32)) == 1 and one.argmax() == int(hue * 10)

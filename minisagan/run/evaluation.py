@@ -3,8 +3,9 @@
 `EVAL_METRICS` is the one list of evaluation metrics: each has its eval.csv column and the panel of
 curves.png that plots it. Adding a metric means computing it in `evaluate` and naming it there.
 
-On the built-in data: FID, KID and IS on the shapes classifier's features and the consistency score;
-with a file of Inception weights, the paper's FID, KID and IS as well.
+On the built-in data: FID, KID and IS on the shapes classifier's features, the consistency score,
+the hues the objects cover and, for a conditional generator, its class accuracy (overall and per
+class); with a file of Inception weights, the paper's FID, KID and IS as well.
 """
 
 import math
@@ -13,14 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data import consistency
-from ..metrics import fidelity_metrics, sample_images
+from ..data import SHAPE_NAMES, consistency
+from ..metrics import HUE_BINS, class_accuracy, fidelity_metrics, hues_present, sample_images
 
 
 @dataclass(frozen=True)
 class Metric:
     column: str  # eval.csv's column
-    panel: str  # the title of curves.png's panel that plots it
+    panel: str | None  # the title of curves.png's panel that plots it (None: only in eval.csv)
 
 
 FID_PANEL = "FID (lower is better)"
@@ -29,6 +30,9 @@ EVAL_METRICS = (
     Metric("kid_shapes", "KID (lower is better)"),
     Metric("is_shapes", "IS (higher is better)"),
     Metric("consistency", "consistency (higher is better)"),
+    Metric("class_accuracy", "class accuracy (higher is better)"),
+    *(Metric(f"accuracy_{name}", None) for name in SHAPE_NAMES),
+    Metric("hues", f"hues present (of {HUE_BINS})"),
     Metric("fid_inception", FID_PANEL),
     Metric("kid_inception", "KID (lower is better)"),
     Metric("is_inception", "IS (higher is better)"),
@@ -55,6 +59,11 @@ def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classe
         domain = fidelity_metrics(fake, real, features="shapes", device=device, seed=seed, isc_splits=1, fid=n >= 128)
         results.update(fid_shapes=domain.get("FID", math.nan), kid_shapes=domain["KID"], is_shapes=domain["IS"],
                        consistency=consistency(fake).score)
+        if num_classes:  # the classes asked for: sample_images draws i mod num_classes
+            overall, per_class = class_accuracy(fake, torch.arange(n) % num_classes, num_classes=num_classes)
+            results.update(class_accuracy=overall,
+                           **{f"accuracy_{name}": float(a) for name, a in zip(SHAPE_NAMES, per_class.tolist())})
+        results["hues"] = float(hues_present(fake))
     if inception_weights:
         paper = fidelity_metrics(fake, real, features="inception", weights=inception_weights, device=device,
                                  seed=seed, fid=n >= 2048)

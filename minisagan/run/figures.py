@@ -47,7 +47,7 @@ def save_curves(run_dir: Path) -> Path:
     evals = read_log(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else {}
     panels = [(title, log, [key for key in log for want in columns if key == want or
                             (want.endswith("_") and key.startswith(want))]) for title, columns in STEP_PANELS.items()]
-    for metric in EVAL_METRICS:
+    for metric in (m for m in EVAL_METRICS if m.panel is not None):
         if metric.panel not in [title for title, _, _ in panels]:
             panels.append((metric.panel, evals, []))
         next(keys for title, _, keys in panels if title == metric.panel).append(metric.column)

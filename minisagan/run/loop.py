@@ -119,7 +119,8 @@ def _loop(run: Run, progress: bool) -> None:
             if main and config.eval_every and (run.step % config.eval_every == 0 or last):
                 results = run.evaluate()
                 if results:
-                    bar.write(f"step {run.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+                    bar.write(f"step {run.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()
+                                                               if not k.startswith("accuracy_")))
             if save_now:
                 run.save()
     finally:

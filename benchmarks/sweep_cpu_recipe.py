@@ -1,0 +1,100 @@
+"""Which recipe makes the cpu profile's SAGAN draw the class it is asked for? A sweep of short runs of
+the cpu profile's model (32x32, width 32, attention at 16), several configurations and seeds at once.
+
+    python benchmarks/sweep_cpu_recipe.py --out DIR [--device cuda] [--parallel 15] [--deadline 270]
+    python benchmarks/sweep_cpu_recipe.py --out DIR --device cpu --parallel 1 --configs ema --seeds 0 --steps 1800
+
+Every run is `minisagan train --profile cpu` with the configuration's changes, evaluated every
+`--eval-every` steps on 1,000 samples (FID and KID on shape features, consistency, class accuracy,
+hues present). On a GPU many runs share the card, one process each (one CPU thread per process);
+the numbers are the CPU's up to float rounding, the times are not (`bench_training.py` gives the
+CPU's seconds per step). Runs still going at the deadline are stopped; what they logged is kept.
+Writes DIR/sweep_eval.csv (every evaluation of every run), DIR/sweep_metrics.csv (every logged
+step: losses and D's scores) and DIR/samples.tar.gz (each run's last samples).
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+BASE = {"steps": 4000, "eval_every": 400, "sample_every": 400, "checkpoint_every": 4000, "eval_samples": 1000}
+CONFIGS = {  # name -> changes to the cpu profile's preset
+    "paper": {},
+    "ema": {"ema_decay": 0.999, "ema_start": 500},
+    "ema_lr2e-4": {"ema_decay": 0.999, "ema_start": 500, "lr_g": 2e-4, "lr_d": 2e-4},
+    "ema_lrg2e-4": {"ema_decay": 0.999, "ema_start": 500, "lr_g": 2e-4},
+    "ema_batch64": {"ema_decay": 0.999, "ema_start": 500, "batch_size": 64},
+}
+SEEDS = (0, 1, 2)
+
+
+def command(name: str, seed: int, out: Path, device: str, base: dict) -> list[str]:
+    changes = {**base, **CONFIGS[name], "seed": seed, "device": device, "run_dir": str(out / "runs" / f"{name}_s{seed}")}
+    flags = [item for key, value in changes.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    return [sys.executable, "-m", "minisagan", "train", "--profile", "cpu", "--quiet", *flags]
+
+
+def merge(out: Path, log: str, target: str) -> None:
+    rows, columns = [], ["config", "seed"]
+    for run in sorted((out / "runs").iterdir()):
+        path = run / log
+        if not path.exists():
+            continue
+        name, seed = run.name.rsplit("_s", 1)
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns += [c for c in reader.fieldnames or [] if c not in columns]
+            rows += [{"config": name, "seed": seed, **row} for row in reader]
+    with open(out / target, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--parallel", type=int, default=15)
+    parser.add_argument("--deadline", type=float, default=270, help="seconds until every run is stopped")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--steps", type=int, default=BASE["steps"])
+    parser.add_argument("--eval-every", type=int, default=BASE["eval_every"])
+    args = parser.parse_args()
+    base = {**BASE, "steps": args.steps, "eval_every": args.eval_every, "sample_every": args.eval_every,
+            "checkpoint_every": args.steps}
+    (args.out / "runs").mkdir(parents=True, exist_ok=True)
+    # fp32 means fp32, as on a CPU; on a GPU one CPU thread per run (on a CPU: torch's own choice)
+    env = {**os.environ, "NVIDIA_TF32_OVERRIDE": "0", **({"OMP_NUM_THREADS": "1"} if args.device != "cpu" else {})}
+    queue = [(name, seed) for seed in args.seeds for name in args.configs]
+    running, start = [], time.time()
+    while (queue or running) and time.time() - start < args.deadline:
+        while queue and len(running) < args.parallel:
+            name, seed = queue.pop(0)
+            running.append(subprocess.Popen(command(name, seed, args.out, args.device, base), env=env,
+                                            stdout=subprocess.DEVNULL, stderr=open(args.out / f"{name}_s{seed}.err", "w")))
+        time.sleep(2)
+        running = [p for p in running if p.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.wait()
+    print(f"sweep: {time.time() - start:.0f} s, {len(running)} runs stopped at the deadline, {len(queue)} never started")
+    merge(args.out, "eval.csv", "sweep_eval.csv")
+    merge(args.out, "metrics.csv", "sweep_metrics.csv")
+    with tarfile.open(args.out / "samples.tar.gz", "w:gz") as tar:
+        for run in sorted((args.out / "runs").iterdir()):
+            if (run / "samples" / "latest.png").exists():
+                tar.add(run / "samples" / "latest.png", arcname=f"{run.name}.png")
+        for err in sorted(args.out.glob("*.err")):
+            tar.add(err, arcname=f"logs/{err.name}")
+
+
+if __name__ == "__main__":
+    main()
