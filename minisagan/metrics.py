@@ -129,9 +129,6 @@ def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, 
 
 
 # --- book/05_metrics.md, section: Does G draw the class it was asked for?
-HUE_BINS = 10
-
-
 @torch.no_grad()
 def class_accuracy(images: torch.Tensor, labels: torch.Tensor, *, num_classes: int = 10,
                    batch_size: int = 500) -> tuple[float, torch.Tensor]:
@@ -147,7 +144,7 @@ def class_accuracy(images: torch.Tensor, labels: torch.Tensor, *, num_classes: i
     return right.mean().item(), per_class
 
 
-def hue_histogram(images: torch.Tensor, bins: int = HUE_BINS) -> torch.Tensor:
+def hue_histogram(images: torch.Tensor, bins: int = 10) -> torch.Tensor:
     """The share of images whose object's hue falls in each of ``bins`` equal sectors of the hue
     circle ([bins], summing to 1 over the images where `consistency` finds an object on the left)."""
     report = consistency(to_uint8(images))
@@ -161,6 +158,6 @@ def hue_histogram(images: torch.Tensor, bins: int = HUE_BINS) -> torch.Tensor:
     return counts / counts.sum().clamp_min(1)
 
 
-def hues_present(images: torch.Tensor, bins: int = HUE_BINS) -> int:
+def hues_present(images: torch.Tensor, bins: int = 10) -> int:
     """How many of the ``bins`` hue sectors hold at least a quarter of their fair share (1 / bins)."""
     return int((hue_histogram(images, bins) >= 0.25 / bins).sum())
