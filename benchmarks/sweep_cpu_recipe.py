@@ -28,6 +28,7 @@ CONFIGS = {  # name -> changes to the cpu profile's preset
     "ema": {"ema_decay": 0.999, "ema_start": 500},
     "ema_lr2e-4": {"ema_decay": 0.999, "ema_start": 500, "lr_g": 2e-4, "lr_d": 2e-4},
     "ema_lrg2e-4": {"ema_decay": 0.999, "ema_start": 500, "lr_g": 2e-4},
+    "ema_lrg4e-4": {"ema_decay": 0.999, "ema_start": 500, "lr_g": 4e-4},
     "ema_batch64": {"ema_decay": 0.999, "ema_start": 500, "batch_size": 64},
 }
 SEEDS = (0, 1, 2)
