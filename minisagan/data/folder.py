@@ -79,11 +79,13 @@ def load_rgb(path: str) -> Image.Image:
     """Open an image file as 8-bit RGB (`to_rgb`); a file PIL cannot read raises `DataError` naming it."""
     try:
         with Image.open(path) as image:
-            return to_rgb(image)
+            try:
+                return to_rgb(image)
+            except ValueError:  # a mode Pillow opens but cannot convert
+                raise DataError(f"cannot convert image {path} (mode {image.mode}) to RGB; save it as an 8-bit "
+                                "RGB image") from None
     except (UnidentifiedImageError, OSError) as error:
         raise DataError(f"cannot read image {path}: {error}; delete or replace the file") from None
-    except ValueError as error:  # a mode Pillow opens but cannot convert
-        raise DataError(f"cannot convert image {path} (mode {error}) to RGB; save it as an 8-bit RGB image") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -113,7 +115,4 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
-    try:
-        return image.convert("RGB")
-    except ValueError:
-        raise ValueError(image.mode) from None
+    return image.convert("RGB")

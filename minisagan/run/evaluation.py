@@ -44,7 +44,9 @@ def images_needed(shapes: bool, inception: bool) -> int:
     """The fewest images per set from which every metric can be computed: FID needs at least as many
     as its features have dimensions (128 on shape features, 2048 on Inception's), or its covariance
     is singular."""
-    return max([128] * shapes + [2048] * inception + [2])
+    if inception:
+        return 2048
+    return 128 if shapes else 2
 
 
 def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classes: int, seed: int,

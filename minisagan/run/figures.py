@@ -13,11 +13,11 @@ from ..figures import attention_figure, to_grid
 from .evaluation import EVAL_METRICS
 from .logs import read_log
 
-STEP_PANELS = {  # curves.png's panels of metrics.csv: title -> columns ("gamma_" stands for every gamma column)
-    "losses": ["loss_d", "loss_g"],
-    "D's mean score": ["d_real", "d_fake"],
-    "gradient norms": ["grad_norm_d", "grad_norm_g"],
-    "gamma of each attention block": ["gamma_"],
+STEP_PANELS = {  # curves.png's panels of metrics.csv: title -> the columns whose names start so
+    "losses": ("loss_d", "loss_g"),
+    "D's mean score": ("d_real", "d_fake"),
+    "gradient norms": ("grad_norm_d", "grad_norm_g"),
+    "gamma of each attention block": ("gamma_",),
 }
 
 
@@ -45,12 +45,12 @@ def save_curves(run_dir: Path) -> Path:
     evaluation metric's panel title (`EVAL_METRICS`)."""
     log = read_log(run_dir / "metrics.csv")
     evals = read_log(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else {}
-    panels = [(title, log, [key for key in log for want in columns if key == want or
-                            (want.endswith("_") and key.startswith(want))]) for title, columns in STEP_PANELS.items()]
-    for metric in (m for m in EVAL_METRICS if m.panel is not None):
-        if metric.panel not in [title for title, _, _ in panels]:
-            panels.append((metric.panel, evals, []))
-        next(keys for title, _, keys in panels if title == metric.panel).append(metric.column)
+    panels = [(title, log, [key for key in log if key.startswith(prefixes)]) for title, prefixes in STEP_PANELS.items()]
+    eval_panels = {}
+    for metric in EVAL_METRICS:
+        if metric.panel is not None:
+            eval_panels.setdefault(metric.panel, []).append(metric.column)
+    panels += [(title, evals, columns) for title, columns in eval_panels.items()]
     fig = Figure(figsize=(3.6 * math.ceil(len(panels) / 2), 6.4))
     axes = fig.subplots(2, math.ceil(len(panels) / 2)).ravel()
     for ax, (title, columns, keys) in zip(axes, panels):
