@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 RUN ?= runs/$(shell date +%Y%m%d-%H%M%S)
+ARGS ?=
 SMOKE := MINISAGAN_PROFILE=smoke
 
 .PHONY: install train test unit mirror mirror-check reference reference-check nbval book book-check \
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 
 ## The two commands of the README
 train: $(STAMP)
-	$(BIN)/python -m minisagan train --run-dir $(RUN)
+	$(BIN)/python -m minisagan train --run-dir $(RUN) $(ARGS)
 
 test: mirror-check reference-check book-check
 	$(SMOKE) $(BIN)/python -m pytest tests --nbval -p no:cacheprovider

@@ -149,6 +149,20 @@ def test_evaluate_writes_the_metrics_as_json(trained, tmp_path, capsys):
     assert "fid_shapes" in printed and "consistency" in printed
 
 
+def test_evaluate_repeats_the_runs_last_evaluation_and_another_seed_draws_other_samples(trained, tmp_path):
+    from minisagan.run.logs import read_log
+
+    last = {key: values[-1] for key, values in read_log(trained / "eval.csv").items()}
+    same, other = tmp_path / "same.json", tmp_path / "other.json"
+    assert main(["evaluate", str(trained), "--out", str(same)]) == 0
+    assert main(["evaluate", str(trained), "--seed", "7", "--out", str(other)]) == 0
+    same, other = json.loads(same.read_text()), json.loads(other.read_text())
+    assert same["seed"] == 0 and other["seed"] == 7 and same["images"] == other["images"] == 200
+    assert same["fid_shapes"] == pytest.approx(last["fid_shapes"], rel=1e-4)
+    assert same["consistency"] == pytest.approx(last["consistency"], abs=1e-6)
+    assert other["fid_shapes"] != pytest.approx(same["fid_shapes"], rel=1e-4)
+
+
 def test_evaluate_with_missing_inception_weights_returns_2_naming_the_file(trained, tmp_path, capsys):
     assert main(["evaluate", str(trained), "--n", "130", "--inception-weights", str(tmp_path / "w.pth")]) == 2
     err = capsys.readouterr().err

@@ -31,7 +31,7 @@ def image_folder(root: str | Path, resolution: int = 32) -> ImageFolder:
     """
     check_resolution(resolution)
     root = Path(root).expanduser()
-    _check_layout(root)
+    check_layout(root)
     transform = transforms.Compose([
         transforms.Resize(resolution),
         transforms.CenterCrop(resolution),
@@ -65,7 +65,7 @@ def _warn_about_small_images(root: Path, paths: list[str], resolution: int) -> N
                       f"(the smallest is {w}x{h}): they are upsampled, which blurs them", stacklevel=3)
 
 
-def _check_layout(root: Path) -> None:
+def check_layout(root: Path) -> None:
     if not root.exists():
         raise DataError(f"image folder {root} does not exist")
     if not root.is_dir():

@@ -1,4 +1,4 @@
-"""The command line: ``minisagan train | resume | sample | evaluate`` (also ``python -m minisagan``).
+"""The command line: ``minisagan train | resume | sample | evaluate | prepare`` (also ``python -m minisagan``).
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
 a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
@@ -89,7 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--inception-weights", default=None,
                           help="the Inception weights file: adds the paper's FID, KID and IS")
     evaluate.add_argument("--raw", action="store_true", help="measure G itself, not its moving average")
+    evaluate.add_argument("--seed", type=int, default=None,
+                          help="seed of the samples' noise (default: the run's seed, as in eval.csv); another "
+                               "seed measures how much the figures move between two evaluations")
     evaluate.add_argument("--out", type=Path, default=None, help="JSON file (default: RUN/evaluation.json)")
+
+    prepare = commands.add_parser(
+        "prepare", parents=[common], help="turn a folder of images (ImageNet's train/) into a store that "
+        "training reads fast", description="Crop each image of SOURCE/<class>/<images> to its centred square, "
+        "resize it and write them all as one uint8 store in TARGET (Chapter 7); `minisagan train --data TARGET` "
+        "reads it. Started again after an interruption, it continues.")
+    prepare.add_argument("source", type=Path, help="a folder laid out as SOURCE/<class_name>/<image files>")
+    prepare.add_argument("target", type=Path, help="the store's folder (must not exist)")
+    prepare.add_argument("--resolution", type=int, default=128, choices=(32, 64, 128), help="default 128")
+    prepare.add_argument("--workers", type=int, default=None, help="processes (default: every CPU core)")
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -106,7 +120,7 @@ def glue_negative_numbers(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(glue_negative_numbers(list(sys.argv[1:] if argv is None else argv)))
-    commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate}
+    commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate, "prepare": _prepare}
     try:
         written = commands[args.command](args)
     except (Exception, KeyboardInterrupt) as err:
@@ -151,6 +165,15 @@ def _resume(args) -> Path:
 
     changes = {key: getattr(args, key) for key in RESUMABLE if getattr(args, key) is not None}
     return resume(args.run_dir, progress=not args.quiet, **changes)
+
+
+def _prepare(args) -> Path:
+    from ..data.prepare import prepare
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers: must be at least 1 (got {args.workers})")
+    prepare(args.source, args.target, args.resolution, args.workers, progress=not args.quiet)
+    return args.target
 
 
 def _checked_out(path: Path) -> Path:
@@ -206,10 +229,10 @@ def _evaluate(args) -> Path:
     if config.eval_samples < needed:
         raise ConfigError(f"--n: these metrics need at least {needed} images per set (FID's feature dimension), "
                           f"got {config.eval_samples}")
-    return _measure(G, config, num_classes, path, out)
+    return _measure(G, config, num_classes, path, out, config.seed if args.seed is None else args.seed)
 
 
-def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path) -> Path:
+def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path, seed: int) -> Path:
     import torch
 
     from .evaluation import evaluate
@@ -218,11 +241,11 @@ def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path) ->
     dataset, _ = make_dataset(config.data, config.resolution, config.data_size, config.seed)
     real = evaluation_images(config.data, dataset, config.eval_samples, config.resolution, config.seed)
     results = evaluate(G, real, n=config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
-                       seed=config.seed, shapes=config.data == "shapes", inception_weights=config.inception_weights,
+                       seed=seed, shapes=config.data == "shapes", inception_weights=config.inception_weights,
                        device=torch.device("cpu"), progress=True)
     for key, value in results.items():
         print(f"{key:>14}: {value:.4f}")
     report = {key: value if math.isfinite(value) else None for key, value in results.items()}  # JSON has no NaN
-    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, **report}, indent=2,
+    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, "seed": seed, **report}, indent=2,
                               allow_nan=False) + "\n")
     return out

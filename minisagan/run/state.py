@@ -29,6 +29,7 @@ from .figures import save_samples
 from .folder import prepare_fresh
 from .logs import CsvLog, step_columns
 from .models import build_models, conditioning_classes
+from ..data.store import to_model_input
 from .stream import data_record, evaluation_images, make_dataset, real_batches
 
 CHANGE_COLUMNS = ["step", "time", "key", "old", "new"]
@@ -128,7 +129,7 @@ class Run:
         """The real batches from the run's position on (`minisagan.run.stream.real_batches`)."""
         config = self.config
         return real_batches(self.dataset, config.batch_size, config.seed, self.epoch, self.position, self.part,
-                            config.num_workers)
+                            config.num_workers, pin=self.device.type == "cuda")
 
     def prepare_networks(self, compiled: bool) -> None:
         """G_train / D_train take gradients (DDP-wrapped under torchrun); G_fwd / D_fwd are the
@@ -174,7 +175,7 @@ class Run:
         config = self.config
         for _ in range(config.n_dis):  # 1 in the paper
             self.epoch, self.position, real, labels = next(batches)
-            real = real.to(self.device, non_blocking=True)
+            real = to_model_input(real, self.device)
             labels = labels.to(self.device) if self.num_classes else None
             z, y = self.latents()
             stats = d_step(self.G_fwd, self.D_train, self.opt_D, real, labels, z, y, config.loss, self.autocast)

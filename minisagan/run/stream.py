@@ -5,12 +5,17 @@ The order is a permutation of the dataset fixed by (seed, epoch), cut into globa
 incomplete tail is dropped); a run's position in it is (epoch, batch index), which the checkpoint
 stores, so a resumed run reads exactly the batches it would have read. Under ``torchrun`` each
 process loads only its slice (``part``) of every global batch.
+
+Three kinds of data: the built-in shapes, a prepared store (`minisagan prepare`: uint8 rows gathered
+in a background thread and converted on the device) and an ImageFolder-style folder (decoded by a
+DataLoader).
 """
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import SHAPE_NAMES, ShapesDataset, image_folder, sample_shapes
+from ..data.store import ImageStore, is_store, prefetch
 from ..errors import ConfigError
 from ..metrics import to_uint8
 
@@ -22,6 +27,12 @@ def make_dataset(data: str, resolution: int, data_size: int, seed: int) -> tuple
     images from ``seed``), else the path of an ImageFolder-style folder."""
     if data == "shapes":
         return ShapesDataset(resolution=resolution, length=data_size, seed=seed), len(SHAPE_NAMES)
+    if is_store(data):
+        store = ImageStore(data)
+        if store.resolution != resolution:
+            raise ConfigError(f"config key 'resolution': the store {data} holds {store.resolution}x{store.resolution} "
+                              f"images (got {resolution}); prepare it at {resolution} or train at {store.resolution}")
+        return store, len(store.classes)
     folder = image_folder(data, resolution)
     return folder, len(folder.classes)
 
@@ -39,9 +50,14 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
 
 
 def real_batches(dataset: Dataset, batch_size: int, seed: int, epoch: int, position: int,
-                 part: slice = slice(None), num_workers: int = 0):
+                 part: slice = slice(None), num_workers: int = 0, pin: bool = False):
     """Yield ``(epoch, position_after, images, labels)`` forever, starting at batch ``position`` of
-    ``epoch``; each process loads only its ``part`` of every global batch."""
+    ``epoch``; each process loads only its ``part`` of every global batch. From a store the images
+    are uint8 [B, R, R, 3] (`minisagan.data.store.to_model_input` converts them on the device), read
+    in a background thread with pinned memory when ``pin``; otherwise float [B, 3, R, R]."""
+    if isinstance(dataset, ImageStore):
+        yield from prefetch(_store_batches(dataset, batch_size, seed, epoch, position, part), pin=pin)
+        return
     while True:
         batches = epoch_batches(len(dataset), batch_size, seed, epoch)
         if not batches:
@@ -57,10 +73,23 @@ def real_batches(dataset: Dataset, batch_size: int, seed: int, epoch: int, posit
         epoch, position = epoch + 1, 0
 
 
+def _store_batches(store: ImageStore, batch_size: int, seed: int, epoch: int, position: int, part: slice):
+    while True:
+        batches = epoch_batches(len(store), batch_size, seed, epoch)
+        if not batches:
+            raise ConfigError(f"config key 'batch_size' ({batch_size}) exceeds the data's {len(store)} images")
+        for batch in batches[position:]:
+            position += 1
+            yield (epoch, position, *store.gather(batch[part]))
+        epoch, position = epoch + 1, 0
+
+
 def evaluation_images(data: str, dataset: Dataset, n: int, resolution: int, seed: int) -> torch.Tensor:
     """The ``n`` real images the metrics compare with, uint8 [n, 3, R, R]: held-out built-in images
     (a seed no training set uses), or a fixed random subset of the folder."""
     if data == "shapes":
         return to_uint8(sample_shapes(n, resolution, seed=HELD_OUT_SEED)[0])
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    if isinstance(dataset, ImageStore):
+        return dataset.gather(pick.numpy())[0].permute(0, 3, 1, 2).contiguous()
     return to_uint8(torch.stack([dataset[i][0] for i in pick.tolist()]))
