@@ -98,13 +98,15 @@ def inception_weights(path: str | Path | None = None) -> Path:
 
 def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, fid: bool = True,
                      kid: bool = True, batch_size: int = 64, weights: str | Path | None = None,
-                     device="cpu", seed: int = 0, isc_splits: int = 10) -> dict[str, float]:
+                     device="cpu", seed: int = 0, isc_splits: int = 10,
+                     real_cache: tuple[str | Path, str] | None = None) -> dict[str, float]:
     """IS of ``fake``, FID and KID between ``fake`` and ``real`` (image tensors), via torch-fidelity.
 
     features: "inception" (the paper's protocol; needs the weights file) or "shapes" (the built-in
     data's classifier). isc_splits: IS is averaged over this many splits (the paper's protocol: 10;
-    each split should hold every class many times). Returns {"IS", "IS_std", "FID", "KID", "KID_std"}
-    for what was asked.
+    each split should hold every class many times). real_cache: (folder, name) under which
+    torch-fidelity keeps the real images' features, computed once for every later call with the
+    same name. Returns {"IS", "IS_std", "FID", "KID", "KID_std"} for what was asked.
     """
     if features not in EXTRACTORS:
         raise ValueError(f"features must be one of {sorted(EXTRACTORS)}, got {features!r}")
@@ -122,6 +124,7 @@ def fidelity_metrics(fake, real, *, features: str = "shapes", isc: bool = True, 
         feature_extractor_weights_path=None if weights is None else str(weights),
         batch_size=batch_size, cuda=torch.device(device).type == "cuda", save_cpu_ram=True,
         kid_subset_size=min(1000, len(fake), len(real)), isc_splits=isc_splits, rng_seed=seed, verbose=False,
+        **({} if real_cache is None else {"cache_root": str(real_cache[0]), "input2_cache_name": real_cache[1]}),
     )
     keys = {"inception_score_mean": "IS", "inception_score_std": "IS_std", "frechet_inception_distance": "FID",
             "kernel_inception_distance_mean": "KID", "kernel_inception_distance_std": "KID_std"}

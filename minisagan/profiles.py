@@ -37,6 +37,8 @@ class Profile:
     sample_every: int  # samples and checkpoints
     eval_every: int
     eval_samples: int  # images per set for FID / KID during a run
+    lr_g: float  # Adam's learning rates (the paper's TTUR: 1e-4 for G, 4e-4 for D)
+    lr_d: float
     ema_decay: float  # average of G's weights (0: none)
     ema_start: int
     amp: str  # "bf16" or "none"
@@ -59,20 +61,20 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10, eval_every=10,
-        eval_samples=200, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
+        eval_samples=200, lr_g=1e-4, lr_d=4e-4, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
         chapter_width=8, data_batches=10, toy_steps=20, sn_study_steps=12, attention_sizes=(8, 16), timing_repeats=2,
         metric_samples=300, metric_sample_sizes=(150, 300), study_steps=4, study_eval_every=4,
         study_eval_samples=130),
     # Measured on a 2-core CPU: about 0.47 s per step of the default run.
     "cpu": Profile(
         "cpu", steps=1_800, batch_size=32, width=32, data_size=50_000, log_every=10, sample_every=300,
-        eval_every=300, eval_samples=1_000, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
+        eval_every=300, eval_samples=1_000, lr_g=1e-4, lr_d=4e-4, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
         chapter_width=32, data_batches=100, toy_steps=800, sn_study_steps=250, attention_sizes=(8, 16, 32, 64), timing_repeats=5,
         metric_samples=2_000, metric_sample_sizes=(200, 500, 1_000, 2_000), study_steps=500, study_eval_every=100,
         study_eval_samples=500),
     "gpu": Profile(
         "gpu", steps=20_000, batch_size=256, width=64, data_size=200_000, log_every=50, sample_every=1_000,
-        eval_every=1_000, eval_samples=5_000, ema_decay=0.999, ema_start=1_000, amp="bf16", compile=True,
+        eval_every=1_000, eval_samples=5_000, lr_g=1e-4, lr_d=4e-4, ema_decay=0.999, ema_start=1_000, amp="bf16", compile=True,
         num_workers=4, chapter_width=64, data_batches=100, toy_steps=20_000, sn_study_steps=5_000,
         attention_sizes=(8, 16, 32, 64, 128), timing_repeats=20, metric_samples=10_000,
         metric_sample_sizes=(500, 1_000, 2_000, 5_000, 10_000), study_steps=20_000, study_eval_every=2_000,

@@ -46,9 +46,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, keys=None) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    preset = getattr(args, "preset", None)
     if args.config:
-        return TrainConfig.from_file(args.config, **overrides)
-    return TrainConfig.for_profile(overrides.pop("profile", None), **overrides)
+        return TrainConfig.from_file(args.config, preset=preset, **overrides)
+    return TrainConfig.for_profile(overrides.pop("profile", None), preset=preset, **overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", parents=[common], help="start a run (writes samples, curves, metrics, "
                                 "checkpoints)", description="Start a training run in --run-dir.")
     train.add_argument("--config", type=Path, help="a .toml or .json file of config keys")
+    train.add_argument("--preset", default=None,
+                       help="a named recipe under the flags: 'paper' (the paper's optimization at the profile's "
+                            "size) or 'imagenet128' (the paper's ImageNet model, Chapter 7)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the files of an earlier run in --run-dir (refused otherwise)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import json
 import tomllib
+from importlib import resources
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 200
+    keep_every: int = 0  # also keep the checkpoint of every K-th step in checkpoints/ (0: only the latest)
     eval_every: int = 200  # domain FID / KID and consistency, and at the last step; 0: never
     eval_samples: int = 1000  # images per set for the metrics (FID on shape features needs 128+)
     inception_weights: str = ""  # path of pt_inception-2015-12-05 weights: adds the paper's metrics
@@ -107,9 +109,12 @@ class TrainConfig:
             value = getattr(self, key)
             if not is_int(value) or value < 1:
                 fail(key, "must be a positive integer")
-        for key in ("num_workers", "eval_every", "ema_start"):
+        for key in ("num_workers", "eval_every", "ema_start", "keep_every"):
             if not is_int(getattr(self, key)) or getattr(self, key) < 0:
                 fail(key, "must be a non-negative integer")
+        if self.keep_every % self.checkpoint_every:
+            fail("keep_every", f"must be a multiple of checkpoint_every ({self.checkpoint_every}): checkpoints are "
+                               "kept from those written")
         self.sagan_config(num_classes=0)  # the model's keys, checked where they are defined
         if not 0 <= self.ema_decay < 1:
             fail("ema_decay", "must be in [0, 1) (0: no average)")
@@ -153,16 +158,20 @@ class TrainConfig:
             raise ConfigError(f"bad config value: {err}") from None
 
     @classmethod
-    def for_profile(cls, profile: str | None = None, **overrides) -> "TrainConfig":
-        """The preset of a profile (default: the active one), then ``overrides`` on top."""
-        profile = profile or active_profile()
+    def for_profile(cls, profile: str | None = None, *, preset: str | None = None, **overrides) -> "TrainConfig":
+        """The sizes of a profile (default: the active one, or the one ``preset`` names), then the
+        named ``preset``'s keys (`preset_values`), then ``overrides`` on top."""
+        recipe = preset_values(preset) if preset else {}
+        profile = profile or recipe.pop("profile", None) or active_profile()
+        recipe.pop("profile", None)
         if profile not in PROFILES:
             raise ConfigError(f"config key 'profile': must be one of {', '.join(PROFILES)} (got {profile!r})")
-        return cls.from_dict({**PRESETS[profile], "profile": profile, **overrides})
+        return cls.from_dict({**PRESETS[profile], "profile": profile, **recipe, **overrides})
 
     @classmethod
-    def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
-        """Read a .toml or .json file. A ``profile`` key in it picks the preset the rest overrides."""
+    def from_file(cls, path: str | Path, *, preset: str | None = None, **overrides) -> "TrainConfig":
+        """Read a .toml or .json file. A ``profile`` key in it picks the profile the rest overrides;
+        a named ``preset`` lies between the profile and the file."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -178,7 +187,7 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a table of key = value pairs")
         values = {**values, **overrides}
-        return cls.for_profile(values.pop("profile", None), **values)
+        return cls.for_profile(values.pop("profile", None), preset=preset, **values)
 
     def replace(self, **changes) -> "TrainConfig":
         return self.from_dict({**self.to_dict(), **changes})
@@ -190,18 +199,32 @@ class TrainConfig:
 
 
 # What may change when a run resumes: nothing that shapes the networks, the data or the noise.
-RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_samples",
-             "device", "num_workers", "inception_weights")
+RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every", "keep_every", "eval_every",
+             "eval_samples", "device", "num_workers", "inception_weights")
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
 
 
-def preset(profile: str) -> dict:
+def profile_preset(profile: str) -> dict:
     """What a profile trains by default: the paper's recipe (the defaults above: conditional SAGAN,
     attention, SN on G and D, TTUR, 1:1) at the sizes and switches of the profile record."""
     record = PROFILES[profile]
     keys = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "eval_every", "eval_samples",
-            "ema_decay", "ema_start", "amp", "compile", "num_workers")
+            "lr_g", "lr_d", "ema_decay", "ema_start", "amp", "compile", "num_workers")
     return {**{key: getattr(record, key) for key in keys}, "checkpoint_every": record.sample_every}
 
 
-PRESETS: dict[str, dict] = {name: preset(name) for name in PROFILES}
+PRESETS: dict[str, dict] = {name: profile_preset(name) for name in PROFILES}
+
+
+def preset_names() -> list[str]:
+    """The named presets shipped with the package (``minisagan/run/presets/*.toml``)."""
+    return sorted(entry.name.removesuffix(".toml") for entry in resources.files(__package__).joinpath("presets").iterdir()
+                  if entry.name.endswith(".toml"))
+
+
+def preset_values(name: str) -> dict:
+    """The keys of the named preset: ``paper`` (the paper's optimization at the profile's size) or
+    ``imagenet128`` (the paper's ImageNet experiment, Chapter 7)."""
+    if name not in preset_names():
+        raise ConfigError(f"preset {name!r} does not exist; choose one of {', '.join(preset_names())}")
+    return tomllib.loads(resources.files(__package__).joinpath("presets", f"{name}.toml").read_text(encoding="utf-8"))

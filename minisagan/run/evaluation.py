@@ -10,11 +10,13 @@ class); with a file of Inception weights, the paper's FID, KID and IS as well.
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..data import SHAPE_NAMES, consistency
+from ..data.store import is_store
 from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
 
 
@@ -49,12 +51,37 @@ def images_needed(shapes: bool, inception: bool) -> int:
     return 128 if shapes else 2
 
 
+def real_cache(config) -> tuple[Path, str] | None:
+    """Where the real images' Inception features are kept once computed: beside a prepared store
+    (``STORE/fidelity-cache``), named by the number of images and the seed that picks them."""
+    if not is_store(config.data):
+        return None
+    return Path(config.data).expanduser() / "fidelity-cache", f"minisagan-real-n{config.eval_samples}-seed{config.seed}"
+
+
+def protocol(config, num_images: int) -> dict:
+    """How the run's Inception metrics are measured, written beside them (``RUN/protocol.json``): FID
+    moves by several points between protocols, so a number means little without this."""
+    return {
+        "features": "Inception v3 of TF-FID (pt_inception-2015-12-05), through torch-fidelity",
+        "weights": str(config.inception_weights),
+        "resize": "torch-fidelity's: bilinear to 299x299 inside the feature extractor, from uint8 images",
+        "reference": f"{config.eval_samples} real images drawn (seed {config.seed}) from {config.data} "
+                     f"({num_images} images)",
+        "samples": f"{config.eval_samples} from the generator{' average' if config.ema_decay else ''}, classes "
+                   "balanced, fixed noise",
+        "IS splits": 10, "KID subsets of": min(1000, config.eval_samples),
+        "paper's protocol": "50,000 samples against the whole training set; use minisagan evaluate --n 50000",
+    }
+
+
 def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classes: int, seed: int,
              shapes: bool, inception_weights: str = "", device: torch.device,
-             progress: bool = False) -> dict[str, float]:
+             progress: bool = False, real_cache: tuple[Path, str] | None = None) -> dict[str, float]:
     """Metrics of ``n`` samples of G (classes balanced, noise from ``seed + 3``) against ``real``
     (uint8 [n, 3, R, R]). ``shapes``: the run trains on the built-in data, so the shape-feature
-    metrics and consistency apply. Returns {column: value} for the columns of `EVAL_METRICS`."""
+    metrics and consistency apply. ``real_cache``: where torch-fidelity keeps the real images'
+    Inception features between evaluations. Returns {column: value} for the columns of `EVAL_METRICS`."""
     fake = sample_images(G, n, z_dim=z_dim, num_classes=num_classes, seed=seed + 3, device=device, progress=progress)
     results = {}
     if shapes:
@@ -68,7 +95,7 @@ def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classe
         results["hues"] = float(hues_present(fake))
     if inception_weights:
         paper = fidelity_metrics(fake, real, features="inception", weights=inception_weights, device=device,
-                                 seed=seed, fid=n >= 2048)
+                                 seed=seed, fid=n >= 2048, real_cache=real_cache)
         results.update(fid_inception=paper.get("FID", math.nan), kid_inception=paper["KID"],
                        is_inception=paper["IS"])
     return results

@@ -9,6 +9,8 @@ algorithm of Chapter 6.
 """
 
 import json
+import os
+import shutil
 import time
 import warnings
 from contextlib import nullcontext
@@ -19,17 +21,17 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint, save_checkpoint, write_text_atomically
+from ..data.store import to_model_input
 from ..errors import CheckpointError, ConfigError
 from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
 from .config import TrainConfig
 from .distributed import Processes
-from .evaluation import EVAL_COLUMNS, evaluate
+from .evaluation import EVAL_COLUMNS, evaluate, protocol, real_cache
 from .figures import save_samples
 from .folder import prepare_fresh
 from .logs import CsvLog, step_columns
 from .models import build_models, conditioning_classes
-from ..data.store import to_model_input
 from .stream import data_record, evaluation_images, make_dataset, real_batches
 
 CHANGE_COLUMNS = ["step", "time", "key", "old", "new"]
@@ -97,6 +99,9 @@ class Run:
             for log in (self.metrics, self.evals):
                 log.truncate(self.step) if resume else log.start()
             write_text_atomically(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+            if config.inception_weights and config.eval_every:
+                write_text_atomically(self.run_dir / "protocol.json",
+                                      json.dumps(protocol(config, len(self.dataset)), indent=2) + "\n")
 
     def _check_resumable(self, state: dict) -> None:
         saved = state.get("data")
@@ -218,8 +223,19 @@ class Run:
         self.seconds = state.get("seconds", 0.0)
 
     def save(self) -> None:
+        """The latest checkpoint (atomically), and a kept copy every ``keep_every`` steps
+        (``checkpoints/step_0010000.pt``), from which the best-FID one can be picked afterwards."""
         if self.processes.is_main:
             save_checkpoint(self.state(), self.ckpt_path)
+            keep = self.config.keep_every
+            if keep and self.step % keep == 0:
+                kept = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
+                kept.parent.mkdir(exist_ok=True)
+                kept.unlink(missing_ok=True)
+                try:
+                    os.link(self.ckpt_path, kept)  # the same bytes, no second copy on disk
+                except OSError:
+                    shutil.copyfile(self.ckpt_path, kept)
         self.processes.barrier()
 
     # --- what the run writes -----------------------------------------------------------------------
@@ -241,6 +257,7 @@ class Run:
                                                config.seed)
         results = evaluate(self.sampler, self.real_eval, n=config.eval_samples, z_dim=config.z_dim,
                            num_classes=self.num_classes, seed=config.seed, shapes=shapes,
-                           inception_weights=config.inception_weights, device=self.device)
+                           inception_weights=config.inception_weights, device=self.device,
+                           real_cache=real_cache(config))
         self.evals.append({"step": self.step, "seconds": round(self.seconds, 1), **results})
         return results
