@@ -81,3 +81,40 @@ def attention_figure(G: nn.Module, z: torch.Tensor, y, positions=None) -> Figure
     fig.suptitle(f"G's last attention block ({H}x{W} features): beta for each query", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def architecture_figure(config, g_params: int | None = None, d_params: int | None = None) -> Figure:
+    """G and D of a `SAGANConfig` as two rows of blocks: each block's output channels and resolution,
+    the attention blocks in colour (Chapter 7's picture of the 128x128 model)."""
+    g_res = [4 * 2**i for i in range(config.n_blocks + 1)]  # 4x4, then each up-block's output
+    g_boxes = [("linear", config.g_channels()[0], 4)]
+    for channels, resolution in zip(config.g_channels()[1:], g_res[1:]):
+        g_boxes.append(("up-block", channels, resolution))
+        if config.attention == resolution:
+            g_boxes.append(("attention", channels, resolution))
+    g_boxes.append(("BN, ReLU, conv, tanh", 3, config.resolution))
+    d_boxes = [("image", 3, config.resolution)]
+    for i, channels in enumerate(config.d_channels()[:-1]):
+        resolution = config.resolution // 2 ** (i + 1)
+        d_boxes.append(("first block" if i == 0 else "down-block", channels, resolution))
+        if config.attention == resolution:
+            d_boxes.append(("attention", channels, resolution))
+    d_boxes.append(("block (no pooling)", config.d_channels()[-1], 4))
+    d_boxes.append(("sum pool, linear\n+ projection", 1, 1))
+    width = max(len(g_boxes), len(d_boxes))
+    fig, axes = plt.subplots(2, 1, figsize=(1.55 * width, 4.2))
+    for ax, boxes, name, params in ((axes[0], g_boxes, "G", g_params), (axes[1], d_boxes, "D", d_params)):
+        for i, (kind, channels, resolution) in enumerate(boxes):
+            colour = "#f4a261" if kind == "attention" else "#a8dadc"
+            ax.add_patch(plt.Rectangle((i * 1.5, 0), 1.2, 1, facecolor=colour, edgecolor="#1d3557"))
+            size = f"{resolution}x{resolution}" if resolution > 1 else "score"
+            ax.text(i * 1.5 + 0.6, 0.5, f"{kind}\n{channels} ch\n{size}", ha="center", va="center", fontsize=7.5)
+            if i:
+                ax.annotate("", xy=(i * 1.5, 0.5), xytext=(i * 1.5 - 0.3, 0.5), arrowprops={"arrowstyle": "->"})
+        title = f"{name}: {params / 1e6:.1f}M parameters" if params else name
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.set_xlim(-0.1, width * 1.5)
+        ax.set_ylim(-0.1, 1.1)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

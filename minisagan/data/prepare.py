@@ -25,6 +25,7 @@ small for the store are errors before any work.
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections import Counter
@@ -60,10 +61,10 @@ def load_square(path: str | Path, resolution: int) -> tuple[np.ndarray, str | No
         side = min(width, height)
         if image.format == "JPEG":  # decode at the smallest DCT scale that keeps the square >= resolution
             image.draft("RGB", (-(-width * resolution // side), -(-height * resolution // side)))
+        reduction = 2 ** round(math.log2(width / image.size[0]))  # 1, 2, 4 or 8 (a draft rounds sizes up)
         image = to_rgb(image)
-        w, h = image.size
-        s = min(w, h)
-        box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+        box = tuple(v / reduction for v in ((width - side) / 2, (height - side) / 2, (width + side) / 2,
+                                            (height + side) / 2))  # the full-size square, in the decoded image
         square = image.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
     return np.asarray(square, dtype=np.uint8), (None if mode in ("RGB", "YCbCr") else CONVERTED.get(mode, mode))
 

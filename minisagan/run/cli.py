@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=None,
                           help="seed of the samples' noise (default: the run's seed, as in eval.csv); another "
                                "seed measures how much the figures move between two evaluations")
-    evaluate.add_argument("--out", type=Path, default=None, help="JSON file (default: RUN/evaluation.json)")
+    evaluate.add_argument("--out", type=Path, default=None, help="JSON file (default: RUN/evaluation.json; for a "
+                          "kept checkpoints/step_N.pt, checkpoints/step_N.evaluation.json)")
 
     prepare = commands.add_parser(
         "prepare", parents=[common], help="turn a folder of images (ImageNet's train/) into a store that "
@@ -214,7 +215,8 @@ def _evaluate(args) -> Path:
     from .models import load_generator
 
     path = _checkpoint_path(args.checkpoint)
-    out = _checked_out(args.out or path.parent / "evaluation.json")
+    default = "evaluation.json" if path.name == "checkpoint.pt" else f"{path.stem}.evaluation.json"  # kept ones
+    out = _checked_out(args.out or path.parent / default)
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n: the number of images must be at least 1 (got {args.n})")
     G, config, num_classes = load_generator(path, average=not args.raw)

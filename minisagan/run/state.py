@@ -153,6 +153,13 @@ class Run:
                 D_train = nn.parallel.DistributedDataParallel(self.D, device_ids=ids, broadcast_buffers=False)
         G_fwd, D_fwd = self.G, self.D
         if compiled:
+            if self.device.type == "cuda":  # channels_last: the layout the compiled convolutions are fastest in
+                self.G.to(memory_format=torch.channels_last)
+                self.D.to(memory_format=torch.channels_last)
+            if self.processes.distributed:
+                # compiling DDP-wrapped modules with parametrizations (spectral norm) has failed in
+                # dynamo's DDP optimizer (PyTorch issue 113415); without it, one graph per network
+                torch._dynamo.config.optimize_ddp = False
             wrappers = {}  # one compiled wrapper per distinct module (one process: G_train is G_fwd)
 
             def compiled_once(net):
