@@ -8,7 +8,9 @@ Targets (issue 15): at least 300 images/s per core and at least 2x the plain bas
 """
 
 import argparse
+import json
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -58,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--json", type=Path, default=None, help="add the results to this JSON file (Chapter 7 reads it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         paths = write_photos(Path(root) / "train", args.images)
@@ -73,6 +76,23 @@ def main() -> None:
         print(f"  minisagan prepare on {cores} cores (start-up, checksum and verification included): "
               f"{whole:.0f} images/s ({whole / cores:.0f} per core)")
         print(f"  ImageNet's 1,281,167 images at this rate: {1_281_167 / whole / 3600:.1f} hours on {cores} cores")
+    if args.json:
+        add_results(args.json, {
+            "preparation, one core (draft + crop + resize)": f"{ours:.0f} images/s = {ours / baseline:.2f}x the plain "
+                                                              f"decode ({baseline:.0f} images/s)",
+            f"minisagan prepare on {cores} cores": f"{whole:.0f} images/s; ImageNet in {1_281_167 / whole / 3600:.1f} h",
+        })
+
+
+def add_results(path: Path, results: dict) -> None:
+    """Merge ``results`` into the JSON file Chapter 7 reads, with when and where they were made."""
+    record = json.loads(path.read_text()) if path.exists() else {"results": {}}
+    record["results"].update(results)
+    cpu = platform.processor() or platform.machine()
+    record["made"] = (f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), Python "
+                      f"{platform.python_version()}, by benchmarks/bench_prepare.py and benchmarks/bench_loading.py "
+                      "with --json")
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

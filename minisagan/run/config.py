@@ -206,7 +206,9 @@ MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "of
 
 def profile_preset(profile: str) -> dict:
     """What a profile trains by default: the paper's recipe (the defaults above: conditional SAGAN,
-    attention, SN on G and D, TTUR, 1:1) at the sizes and switches of the profile record."""
+    attention, SN on G and D, TTUR, 1:1) with the sizes, learning rates and switches of the profile
+    record; the cpu profile's rates and average of G depart from the paper (``--preset paper``
+    restores its optimization)."""
     record = PROFILES[profile]
     keys = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "eval_every", "eval_samples",
             "lr_g", "lr_d", "ema_decay", "ema_start", "amp", "compile", "num_workers")
