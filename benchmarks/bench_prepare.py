@@ -39,11 +39,9 @@ def write_photos(root: Path, n: int, seed: int = 0) -> list[Path]:
 
 
 def plain(path: Path, resolution: int) -> np.ndarray:
-    image = Image.open(path).convert("RGB")
-    w, h = image.size
-    s = min(w, h)
-    image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
-    return np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC))
+    """The baseline: ``Image.open().convert().resize()`` (Pillow's default filter for RGB, bicubic;
+    no crop, which only makes the baseline faster)."""
+    return np.asarray(Image.open(path).convert("RGB").resize((resolution, resolution)))
 
 
 def rate(function, paths, resolution, rounds=3) -> float:
@@ -67,7 +65,7 @@ def main() -> None:
         ours = rate(load_square, paths, args.resolution)
         baseline = rate(plain, paths, args.resolution)
         print(f"{args.images} JPEGs of 500x375, quality 90 -> {args.resolution}x{args.resolution}, one core, best of 3:")
-        print(f"  plain open + convert + crop + resize: {baseline:7.0f} images/s")
+        print(f"  plain Image.open().convert().resize(): {baseline:7.0f} images/s")
         print(f"  minisagan (draft + crop + resize):    {ours:7.0f} images/s  ({ours / baseline:.2f}x the plain baseline)")
         cores = os.cpu_count() or 1
         start = time.perf_counter()

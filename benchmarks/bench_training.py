@@ -111,11 +111,14 @@ def main() -> None:
         cpu_section(args.quick)
     if torch.cuda.is_available():
         gpu_section()
+    else:
+        print("GPU: no CUDA GPU on this machine; the 128x128 section (batch 256, bf16 + compile against eager "
+              "fp32, peak memory, hours to 1M steps) runs where there is one")
 
 
 def cpu_section(quick: bool) -> None:
     torch.set_num_threads(2)
-    print("CPU: cpu profile's default SAGAN, 32x32, ch 32, batch 32, 10 classes, attention at 16, 2 threads")
+    print("CPU: the chapters' SAGAN, 32x32, ch 32, batch 32, 10 classes, attention at 16, 2 threads")
     cpu = SAGANConfig(resolution=32, width=32, z_dim=64, num_classes=10, attention=16)
     rates = measure(cpu, 32, torch.device("cpu"), MODES, rounds=2 if quick else 5, per_round=4,
                     warmup=2)

@@ -284,3 +284,16 @@ def test_missing_file_is_an_error_naming_it(tmp_path):
         TrainConfig.from_file(path)
     with pytest.raises(ConfigError, match="does not exist"):
         TrainConfig.from_file(tmp_path)  # a folder is not a config file
+
+
+def test_the_shipped_reference_of_the_default_run_is_still_the_cpu_preset():
+    """data/reference/cpu_default_recipe/ is what Chapter 6 and the README quote for `make train`; a
+    change to the cpu preset must come with new reference runs."""
+    import json
+    from pathlib import Path
+
+    shipped = json.loads((Path(__file__).parents[1] / "data" / "reference" / "cpu_default_recipe" /
+                          "config.json").read_text())
+    preset = TrainConfig.for_profile("cpu").to_dict()
+    differ = {key for key in preset if key not in ("run_dir", "seed") and shipped.get(key) != preset[key]}
+    assert not differ, f"the cpu preset changed ({sorted(differ)}): run the default again, three seeds"

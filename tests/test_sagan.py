@@ -538,3 +538,25 @@ def test_layer_table_leaves_the_model_as_it_was():
     layer_table(G, torch.randn(2, 8), torch.tensor([0, 1]))
     assert G.training
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+
+
+@pytest.mark.parametrize("resolution, attention", [(128, 64), (128, 32), (32, 16)])
+def test_the_architecture_figure_draws_the_networks_own_blocks(resolution, attention):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from minisagan.figures import architecture_figure
+
+    config = SAGANConfig(resolution=resolution, width=8, z_dim=16, num_classes=5, attention=attention)
+    fig = architecture_figure(config)
+    g_ax, d_ax = fig.axes
+    g_text, d_text = ([t.get_text() for t in ax.texts] for ax in (g_ax, d_ax))
+    assert sum(t.startswith("up-block") for t in g_text) == config.n_blocks
+    assert sum(t.startswith(("first block", "down-block")) for t in d_text) == config.n_blocks
+    for texts, channels_at in ((g_text, config.g_channels_at), (d_text, config.d_channels_at)):
+        (box,) = [t for t in texts if t.startswith("attention")]
+        assert box == f"attention\n{channels_at(attention)} ch\n{attention}x{attention}"
+    assert g_text[0] == f"linear\n{config.g_channels()[0]} ch\n4x4"
+    plt.close(fig)

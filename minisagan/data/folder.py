@@ -97,6 +97,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     - transparency (``RGBA``, ``LA``, ``PA``, a palette with a transparent colour): laid on black.
     - everything else (``L``, ``1``, ``P``, ``CMYK``, ``YCbCr``, ...): Pillow's own conversion.
     """
+    if image.mode == "RGB":  # already: decoded in place, no copy
+        image.load()
+        return image
     if image.mode.startswith("I") or image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())

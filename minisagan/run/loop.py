@@ -127,6 +127,8 @@ def _loop(run: Run, progress: bool) -> None:
         bar.close()
     if main:
         save_curves(run.run_dir)
+        if run.device.type == "cuda":  # what the run needed of the GPU, for the next reader's planning
+            print(f"peak GPU memory of process 0: {torch.cuda.max_memory_allocated(run.device) / 2**30:.1f} GiB")
 
 
 def _first_compiled_iteration(run: Run, batches):
