@@ -177,12 +177,16 @@ def test_architecture_errors_name_the_config_key_and_what_fits():
     assert TrainConfig.for_profile("smoke", model="toygan", width=4).width == 4  # the toy GAN has no attention
 
 
-def test_every_preset_trains_the_papers_recipe():
+def test_every_preset_trains_sagan_and_the_paper_preset_its_optimization():
     for profile in PRESETS:
         config = TrainConfig.for_profile(profile)
         assert (config.model, config.conditional, config.sn_g, config.sn_d, config.n_dis) == ("sagan", True, True, True, 1)
-        assert (config.lr_g, config.lr_d, config.betas, config.loss) == (1e-4, 4e-4, (0.0, 0.9), "hinge")
-        assert config.attention > 0
+        assert (config.betas, config.loss) == ((0.0, 0.9), "hinge") and config.attention > 0
+        expected = (4e-4, 4e-4) if profile == "cpu" else (1e-4, 4e-4)  # the cpu default's departure (Chapter 6)
+        assert (config.lr_g, config.lr_d) == expected
+        paper = TrainConfig.for_profile(profile, preset="paper")
+        assert (paper.lr_g, paper.lr_d, paper.ema_decay, paper.betas, paper.n_dis) == (1e-4, 4e-4, 0.0, (0.0, 0.9), 1)
+        assert (paper.width, paper.steps, paper.batch_size) == (config.width, config.steps, config.batch_size)
     gpu = TrainConfig.for_profile("gpu")
     assert (gpu.amp, gpu.compile) == ("bf16", True)  # the switches are on where they pay
     assert TrainConfig.for_profile("cpu").amp == "none" and not TrainConfig.for_profile("cpu").compile
