@@ -1,0 +1,63 @@
+"""The built book reads offline: no page asks another host for anything, and MathJax is served
+from the book itself. Reads the smoke build that `make test` makes first (`make book-check`)."""
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT = ROOT / "_build" / "smoke" / "_build" / "html"
+FETCHING = {"script": "src", "img": "src", "iframe": "src", "source": "src", "audio": "src", "video": "src",
+            "embed": "src", "link": "href"}  # what a browser loads by itself (an <a href> is a link, not a request)
+
+
+class _Requests(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        attribute = FETCHING.get(tag)
+        value = dict(attrs).get(attribute) if attribute else None
+        if value and value.strip().lower().startswith(("http://", "https://", "//")):
+            self.found.append(f"<{tag} {attribute}={value!r}>")
+
+
+def external_requests(html: str) -> list[str]:
+    """The resources a page would fetch from another host."""
+    parser = _Requests()
+    parser.feed(html)
+    return parser.found
+
+
+def test_the_scanner_finds_what_a_page_would_fetch_and_ignores_links():
+    page = ('<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
+            '<link rel="stylesheet" href="//fonts.example.org/a.css"><img src="_images/a.png">'
+            '<a href="https://arxiv.org/abs/1805.08318">the paper</a><script src="_static/mathjax/x.js"></script>')
+    assert external_requests(page) == [
+        "<script src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js'>",
+        "<link href='//fonts.example.org/a.css'>",
+    ]
+
+
+@pytest.fixture(scope="module")
+def pages():
+    if not (BUILT / "index.html").exists():
+        pytest.skip(f"no built book at {BUILT}: `make test` builds it first (make book-check)")
+    return sorted(BUILT.rglob("*.html"))
+
+
+def test_no_page_of_the_built_book_requests_another_host(pages):
+    offending = {str(p.relative_to(BUILT)): found for p in pages if (found := external_requests(p.read_text()))}
+    assert not offending, f"pages that would fetch from the network: {offending}"
+
+
+def test_every_chapter_loads_the_books_own_mathjax(pages):
+    script = BUILT / "_static" / "mathjax" / "tex-chtml-full.js"
+    assert script.stat().st_size > 1_000_000
+    assert any((BUILT / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    with_math = [p for p in pages if "mathjax" in p.read_text().lower()]
+    assert len([p for p in with_math if p.parent.name == "book"]) >= 5  # the chapters with equations
+    for page in with_math:
+        assert "_static/mathjax/tex-chtml-full.js" in page.read_text(), page.name
