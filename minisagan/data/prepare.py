@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 from collections import Counter
+from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -105,8 +106,8 @@ def prepare(source: str | Path, target: str | Path, resolution: int = 128, worke
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     bar = tqdm(total=n, initial=n - sum(min(CHUNK, n - c) for c in todo), unit="img", disable=not progress,
                desc=f"preparing {source.name} at {resolution}x{resolution}")
-    with get_context("spawn").Pool(workers) if workers > 1 else _InProcess() as pool:
-        for count, chunk_notes in pool.imap_unordered(_prepare_chunk, jobs):
+    with get_context("spawn").Pool(workers) if workers > 1 else nullcontext() as pool:
+        for count, chunk_notes in (pool.imap_unordered if pool else map)(_prepare_chunk, jobs):
             notes.update(chunk_notes)
             (partial / "notes.json").write_text(json.dumps(notes))  # conversions survive a restart too
             bar.update(count)
@@ -146,20 +147,6 @@ def _start(partial: Path, plan: dict, nbytes: int) -> None:
         with open(partial / name, "wb") as handle:
             handle.truncate(size)
     (partial / "plan.json").write_text(json.dumps(plan, indent=2))
-
-
-class _InProcess:
-    """The pool's interface, in this process (one worker: no spawn, and tests see every line)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def imap_unordered(function, jobs):
-        return map(function, jobs)
 
 
 def _prepare_chunk(job) -> tuple[int, Counter]:

@@ -163,7 +163,7 @@ class TrainConfig:
         named ``preset``'s keys (`preset_values`), then ``overrides`` on top."""
         recipe = preset_values(preset) if preset else {}
         profile = profile or recipe.pop("profile", None) or active_profile()
-        recipe.pop("profile", None)
+        recipe.pop("profile", None)  # the profile asked for wins over the preset's
         if profile not in PROFILES:
             raise ConfigError(f"config key 'profile': must be one of {', '.join(PROFILES)} (got {profile!r})")
         return cls.from_dict({**PRESETS[profile], "profile": profile, **recipe, **overrides})

@@ -56,32 +56,35 @@ def real_batches(dataset: Dataset, batch_size: int, seed: int, epoch: int, posit
     are uint8 [B, R, R, 3] (`minisagan.data.store.to_model_input` converts them on the device), read
     in a background thread with pinned memory when ``pin``; otherwise float [B, 3, R, R]."""
     if isinstance(dataset, ImageStore):
-        yield from prefetch(_store_batches(dataset, batch_size, seed, epoch, position, part), pin=pin)
+        yield from prefetch(((epoch, position, *dataset.gather(batch))
+                             for epoch, position, batch in _positions(len(dataset), batch_size, seed, epoch,
+                                                                      position, part)), pin=pin)
         return
-    while True:
-        batches = epoch_batches(len(dataset), batch_size, seed, epoch)
-        if not batches:
-            raise ConfigError(f"config key 'batch_size' ({batch_size}) exceeds the data's {len(dataset)} images")
+    for epoch, first, batches in _epochs(len(dataset), batch_size, seed, epoch, position):
         # The loader's own seed (for workers and any random transform) comes from (seed, epoch), not
         # from torch's global generator, so a resumed run draws the same.
         seeds = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
-        loader = DataLoader(dataset, batch_sampler=[b[part] for b in batches[position:]], num_workers=num_workers,
+        loader = DataLoader(dataset, batch_sampler=[b[part] for b in batches], num_workers=num_workers,
                             generator=seeds)
-        for images, labels in loader:
-            position += 1
+        for position, (images, labels) in enumerate(loader, start=first + 1):
             yield epoch, position, images, labels
-        epoch, position = epoch + 1, 0
 
 
-def _store_batches(store: ImageStore, batch_size: int, seed: int, epoch: int, position: int, part: slice):
+def _epochs(n: int, batch_size: int, seed: int, epoch: int, position: int):
+    """``(epoch, position, the epoch's batches from that position on)`` forever: the run's order."""
     while True:
-        batches = epoch_batches(len(store), batch_size, seed, epoch)
+        batches = epoch_batches(n, batch_size, seed, epoch)
         if not batches:
-            raise ConfigError(f"config key 'batch_size' ({batch_size}) exceeds the data's {len(store)} images")
-        for batch in batches[position:]:
-            position += 1
-            yield (epoch, position, *store.gather(batch[part]))
+            raise ConfigError(f"config key 'batch_size' ({batch_size}) exceeds the data's {n} images")
+        yield epoch, position, batches[position:]
         epoch, position = epoch + 1, 0
+
+
+def _positions(n: int, batch_size: int, seed: int, epoch: int, position: int, part: slice):
+    """``(epoch, position_after, this process's part of the batch)`` forever, one batch at a time."""
+    for epoch, first, batches in _epochs(n, batch_size, seed, epoch, position):
+        for position, batch in enumerate(batches, start=first + 1):
+            yield epoch, position, batch[part]
 
 
 def evaluation_images(data: str, dataset: Dataset, n: int, resolution: int, seed: int) -> torch.Tensor:
