@@ -34,11 +34,14 @@ def _code_cells(notebook) -> list[tuple[str, tuple[str, ...]]]:
             for c in notebook.cells if c.cell_type == "code"]
 
 
-def execute(chapter: Path, profile: str = "smoke", timeout: int = 1200):
-    """Run a chapter top to bottom in a fresh kernel (in the book's folder) and return the notebook."""
+def execute(chapter: Path, profile: str = "smoke", timeout: int = 1200, extra_cells: list | None = None):
+    """Run a chapter top to bottom in a fresh kernel (in the book's folder) and return the notebook.
+
+    ``extra_cells`` run after the chapter's own, in the same kernel (to save what it computed)."""
     from nbclient import NotebookClient
 
     notebook = jupytext.read(chapter)
+    notebook.cells += extra_cells or []
     os.environ[ENV_VAR] = profile  # the kernel inherits it
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(chapter.parent)}}).execute()

@@ -1,0 +1,190 @@
+"""The long CPU runs behind the book's comparisons: Chapter 6's stabilization study and attention
+against none, and Chapter 8's Table 1 at laptop scale, three seeds per arm.
+
+    python benchmarks/sweep_reference.py                      # every study, every arm, seeds 0 1 2
+    python benchmarks/sweep_reference.py --studies table1 --arms none attn8 --seeds 0
+    python benchmarks/sweep_reference.py --collect-only       # only gather finished runs into data/reference/
+
+Each run is `minisagan train --profile cpu` with its study's and arm's changes, one at a time, in
+`--runs DIR/<study>/<arm>_s<seed>` (default `runs/reference`). The sweep can be stopped at any time
+and started again: a finished run (its checkpoint at the last step) is skipped, an unfinished one is
+resumed from its last checkpoint (the trainer resumes exactly), a folder with no checkpoint starts
+over. After each run the results are gathered into `data/reference/<study>/`: every evaluation
+(`eval.csv`), the logged steps (`metrics.csv`: losses, D's scores, gammas), each run's last samples
+(`<arm>_s<seed>.png`) and `runs.csv` (the command, when it ran, seconds of training, the machine
+and its load average), so each result can be committed as it lands.
+
+Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
+
+- ``stabilization``: the paper's Figure 3 at width 16 without an average of G, 2,000 steps
+  evaluated every 250: SN on D only at one rate (1e-4), SN on G and D at one rate, SN on G and D
+  with TTUR (D at 4e-4).
+- ``table1``: the cpu preset (the book's default model) for 3,000 steps evaluated every 500: no
+  attention, attention at 8 or 16, a residual block at 8 or 16. The arm ``attn16`` is the preset
+  itself, so its runs are the first 3,000 steps of the three default runs in
+  `data/reference/cpu_default_recipe/` (the same configuration and seeds); they are not run again.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "data" / "reference"
+STUDIES = {
+    "stabilization": {
+        "base": {"width": 16, "ema_decay": 0.0, "ema_start": 0, "steps": 2000, "eval_every": 250,
+                 "sample_every": 250, "checkpoint_every": 250, "eval_samples": 1000},
+        "arms": {
+            "sn_d": {"sn_g": False, "lr_g": 1e-4, "lr_d": 1e-4},
+            "sn_gd": {"sn_g": True, "lr_g": 1e-4, "lr_d": 1e-4},
+            "sn_gd_ttur": {"sn_g": True, "lr_g": 1e-4, "lr_d": 4e-4},
+        },
+    },
+    "table1": {
+        "base": {"steps": 3000, "eval_every": 500, "sample_every": 500, "checkpoint_every": 250, "eval_samples": 1000},
+        "arms": {
+            "none": {"attention": 0},
+            "attn8": {"attention": 8},
+            "attn16": {"attention": 16},
+            "res8": {"attention": 8, "attention_kind": "residual"},
+            "res16": {"attention": 16, "attention_kind": "residual"},
+        },
+        # arm -> (folder of data/reference with the same configuration's runs, its file prefix)
+        "shared": {"attn16": "cpu_default_recipe"},
+    },
+}
+SEEDS = (0, 1, 2)
+METRIC_COLUMNS = ("step", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s")
+
+
+def flags(changes: dict) -> list[str]:
+    return [item for key, value in changes.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def finished(run: Path, steps: int) -> bool:
+    path = run / "eval.csv"
+    if not (run / "checkpoint.pt").exists() or not path.exists():
+        return False
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return bool(rows) and int(float(rows[-1]["step"])) >= steps
+
+
+def command(study: str, arm: str, seed: int, run: Path) -> list[str]:
+    spec = STUDIES[study]
+    if (run / "checkpoint.pt").exists():
+        return [sys.executable, "-m", "minisagan", "resume", str(run), "--quiet"]
+    changes = {**spec["base"], **spec["arms"][arm], "seed": seed, "device": "cpu", "run_dir": str(run)}
+    return [sys.executable, "-m", "minisagan", "train", "--profile", "cpu", "--quiet", "--overwrite", *flags(changes)]
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, PyTorch {torch.__version__}"
+
+
+def run_one(study: str, arm: str, seed: int, runs: Path, threads: int) -> None:
+    run = runs / study / f"{arm}_s{seed}"
+    argv = command(study, arm, seed, run)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    started, load = datetime.now(timezone.utc), os.getloadavg()[0]
+    print(f"{started:%H:%M} {study}/{arm} seed {seed}: {' '.join(argv[1:4])} ...", flush=True)
+    subprocess.run(argv, env=env, check=True)
+    log = {"study": study, "arm": arm, "seed": seed,
+           "command": " ".join(["python", "-m", "minisagan", *argv[3:]]).replace(str(runs), "RUNS"),
+           "started": f"{started:%Y-%m-%d %H:%M}", "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
+           "threads": threads, "load_start": f"{load:.2f}", "load_end": f"{os.getloadavg()[0]:.2f}",
+           "machine": machine()}
+    with open(run / "sweep_run.json", "a") as handle:  # one line per start: a resumed run has several
+        handle.write(json.dumps(log) + "\n")
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def collect(study: str, runs: Path) -> None:
+    """Gather the finished runs of one study into data/reference/<study>/."""
+    spec, out = STUDIES[study], REFERENCE / study
+    out.mkdir(parents=True, exist_ok=True)
+    steps = spec["base"]["steps"]
+    evals, metrics, log = [], [], []
+    for arm in spec["arms"]:
+        shared = spec.get("shared", {}).get(arm)
+        for seed in SEEDS:
+            if shared:
+                source = REFERENCE / shared
+                keep = lambda row: row["seed"] == str(seed) and float(row["step"]) <= steps  # noqa: E731
+                arm_evals = [r for r in read_csv(source / "seeds_eval.csv") if keep(r)]
+                arm_metrics = [r for r in read_csv(source / "seeds_metrics.csv") if keep(r)]
+                if not arm_evals:
+                    continue
+                log.append({"study": study, "arm": arm, "seed": seed,
+                            "command": f"the first {steps} steps of data/reference/{shared} (see its README)"})
+            else:
+                run = runs / study / f"{arm}_s{seed}"
+                if not finished(run, steps):
+                    continue
+                arm_evals, arm_metrics = read_csv(run / "eval.csv"), read_csv(run / "metrics.csv")
+                log += [json.loads(line) for line in (run / "sweep_run.json").read_text().splitlines()]
+                shutil.copy(run / "samples" / "latest.png", out / f"{arm}_s{seed}.png")
+            keys = lambda row: {k: v for k, v in row.items() if k not in ("config", "seed")}  # noqa: E731
+            evals += [{"arm": arm, "seed": seed, **keys(r)} for r in arm_evals]
+            metrics += [{"arm": arm, "seed": seed, **{k: v for k, v in keys(r).items()
+                                                       if k in METRIC_COLUMNS or k.startswith("gamma_")}}
+                        for r in arm_metrics]
+    if evals:
+        write_csv(out / "eval.csv", evals)
+        write_csv(out / "metrics.csv", metrics)
+        write_csv(out / "runs.csv", log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", nargs="+", default=list(STUDIES), choices=list(STUDIES))
+    parser.add_argument("--arms", nargs="+", help="only these arms (default: every arm of each study)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "reference")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1: leave a core free)")
+    parser.add_argument("--collect-only", action="store_true")
+    args = parser.parse_args()
+    for study in args.studies:
+        spec = STUDIES[study]
+        arms = [a for a in spec["arms"] if (args.arms is None or a in args.arms) and a not in spec.get("shared", {})]
+        for seed in args.seeds:
+            for arm in arms:
+                run = args.runs / study / f"{arm}_s{seed}"
+                if args.collect_only or finished(run, spec["base"]["steps"]):
+                    continue
+                start = time.time()
+                run_one(study, arm, seed, args.runs, args.threads)
+                print(f"   done in {(time.time() - start) / 60:.1f} min", flush=True)
+                collect(study, args.runs)
+        collect(study, args.runs)
+
+
+if __name__ == "__main__":
+    main()
