@@ -4,6 +4,7 @@
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import nn
 from torchvision.utils import make_grid
 
@@ -83,38 +84,86 @@ def attention_figure(G: nn.Module, z: torch.Tensor, y, positions=None) -> Figure
     return fig
 
 
-def architecture_figure(config, g_params: int | None = None, d_params: int | None = None) -> Figure:
-    """G and D of a `SAGANConfig` as two rows of blocks: each block's output channels and resolution,
-    the attention blocks in colour (Chapter 7's picture of the 128x128 model)."""
-    g_res = [4 * 2**i for i in range(config.n_blocks + 1)]  # 4x4, then each up-block's output
-    g_boxes = [("linear", config.g_channels()[0], 4)]
-    for channels, resolution in zip(config.g_channels()[1:], g_res[1:]):
-        g_boxes.append(("up-block", channels, resolution))
-        if config.attention == resolution:
-            g_boxes.append(("attention", channels, resolution))
-    g_boxes.append(("BN, ReLU, conv, tanh", 3, config.resolution))
-    d_boxes = [("image", 3, config.resolution)]
-    for i, channels in enumerate(config.d_channels()[:-1]):
-        resolution = config.resolution // 2 ** (i + 1)
-        d_boxes.append(("first block" if i == 0 else "down-block", channels, resolution))
-        if config.attention == resolution:
-            d_boxes.append(("attention", channels, resolution))
-    d_boxes.append(("block (no pooling)", config.d_channels()[-1], 4))
-    d_boxes.append(("sum pool, linear\n+ projection", 1, 1))
-    width = max(len(g_boxes), len(d_boxes))
-    fig, axes = plt.subplots(2, 1, figsize=(1.55 * width, 4.2))
-    for ax, boxes, name, params in ((axes[0], g_boxes, "G", g_params), (axes[1], d_boxes, "D", d_params)):
-        for i, (kind, channels, resolution) in enumerate(boxes):
-            colour = "#f4a261" if kind == "attention" else "#a8dadc"
-            ax.add_patch(plt.Rectangle((i * 1.5, 0), 1.2, 1, facecolor=colour, edgecolor="#1d3557"))
-            size = f"{resolution}x{resolution}" if resolution > 1 else "score"
-            ax.text(i * 1.5 + 0.6, 0.5, f"{kind}\n{channels} ch\n{size}", ha="center", va="center", fontsize=7.5)
+def _short(label: str) -> str:
+    """'blocks.2.SelfAttention' -> 'SelfAttention (blocks.2)', 'input.SNLinear' -> 'SNLinear (input)'."""
+    where, _, kind = label.rpartition(".")
+    return f"{kind}\n({where})" if where else kind
+
+
+def architecture_figure(G: nn.Module, D: nn.Module) -> Figure:
+    """G and D drawn from their own layer tables (`minisagan.sagan.layer_table`: one forward pass with
+    hooks): a box per top-level block with its output shape and parameters, attention in colour."""
+    from .sagan import layer_table  # the networks' module imports this one's neighbours, not this
+
+    config = G.config
+    y = torch.zeros(1, dtype=torch.long) if config.num_classes else None
+    device = next(G.parameters()).device
+    tables = {"G": layer_table(G, torch.zeros(1, config.z_dim, device=device), y),
+              "D": layer_table(D, torch.zeros(1, 3, config.resolution, config.resolution, device=device), y)}
+    width = max(len(rows) for rows in tables.values())
+    fig = Figure(figsize=(1.45 * width, 3.4))
+    for ax, (name, rows) in zip(fig.subplots(2, 1), tables.items()):
+        model = G if name == "G" else D
+        for i, (label, shape, params) in enumerate(rows):
+            attention = "SelfAttention" in label
+            colour = "#f4a261" if attention else "#a8dadc"
+            ax.add_patch(Rectangle((i * 1.5, 0), 1.3, 1.3, facecolor=colour, edgecolor="#1d3557"))
+            size = " x ".join(str(s) for s in shape[1:])
+            count = f"{params / 1e6:.2f}M" if params >= 1e5 else f"{params:,}"
+            ax.text(i * 1.5 + 0.65, 0.65, f"{_short(label)}\n{size}\n{count}", ha="center", va="center",
+                    fontsize=7)
             if i:
-                ax.annotate("", xy=(i * 1.5, 0.5), xytext=(i * 1.5 - 0.3, 0.5), arrowprops={"arrowstyle": "->"})
-        title = f"{name}: {params / 1e6:.1f}M parameters" if params else name
-        ax.set_title(title, loc="left", fontsize=10)
+                ax.annotate("", xy=(i * 1.5, 0.65), xytext=(i * 1.5 - 0.2, 0.65), arrowprops={"arrowstyle": "->"})
+        total = sum(p.numel() for p in model.parameters())
+        ax.set_title(f"{name}: {total / 1e6:.2f}M parameters ({config.resolution}x{config.resolution}, "
+                     f"width {config.width}); each box: block, output shape without the batch, parameters",
+                     loc="left", fontsize=8.5)
         ax.set_xlim(-0.1, width * 1.5)
-        ax.set_ylim(-0.1, 1.1)
+        ax.set_ylim(-0.1, 1.4)
         ax.set_axis_off()
     fig.tight_layout()
+    return fig
+
+
+def attention_block_figure(block: SelfAttention, x: torch.Tensor) -> Figure:
+    """The attention block as the paper's Figure 2 draws it, with the shapes this block computes on
+    x [B, C, H, W] at each arrow (without the batch): f, g, h, s = f^T g, softmax, o, gamma o + x."""
+    with torch.no_grad():
+        query, key, value = block.project(x[:1])  # [1, N, C/8], [1, M, C/8], [1, M, Cv]
+        out = block(x[:1])
+    C, H, W = x.shape[1:]
+    N, M, d, cv = query.shape[1], key.shape[1], query.shape[2], value.shape[2]
+    pooled = " (max-pooled 2x2)" if block.official else ""
+    boxes = {  # name -> (x, y, text, colour)
+        "x": (0, 2, f"x\nfeature maps\n{C} x {H} x {W}", "#a8dadc"),
+        "f": (3.3, 3.6, f"f(x) = W_f x: keys\n1x1 conv{pooled}\n{M} x {d}", "#e9c46a"),
+        "g": (3.3, 2, f"g(x) = W_g x: queries\n1x1 conv\n{N} x {d}", "#e9c46a"),
+        "h": (3.3, 0.4, f"h(x) = W_h x: values\n1x1 conv{pooled}\n{M} x {cv}", "#e9c46a"),
+        "beta": (6.6, 2.8, f"s = g(x) f(x)^T, softmax\nover the {M} keys (eq. 1)\nbeta: {N} x {M}", "#f4a261"),
+        "o": (9.9, 1.2, f"o = beta h(x) (eq. 2)\n{N} x {cv}" + (f"\nthen 1x1 conv to {C}" if block.official else ""),
+              "#f4a261"),
+        "y": (13.2, 2, f"y = gamma o + x (eq. 3)\n{out.shape[1]} x {H} x {W}\ngamma = {block.gamma.item():+.3f}",
+              "#a8dadc"),
+    }
+    arrows = [("x", "f"), ("x", "g"), ("x", "h"), ("f", "beta"), ("g", "beta"), ("beta", "o"), ("h", "o"), ("o", "y")]
+    fig = Figure(figsize=(13, 4.2))
+    ax = fig.subplots()
+    box_w, box_h = 2.8, 1.1
+    for name, (bx, by, text, colour) in boxes.items():
+        ax.add_patch(Rectangle((bx, by), box_w, box_h, facecolor=colour, edgecolor="#1d3557"))
+        ax.text(bx + box_w / 2, by + box_h / 2, text, ha="center", va="center", fontsize=7.5)
+    for start, end in arrows:
+        (x0, y0, *_), (x1, y1, *_) = boxes[start], boxes[end]
+        ax.annotate("", xy=(x1, y1 + box_h / 2), xytext=(x0 + box_w, y0 + box_h / 2), arrowprops={"arrowstyle": "->"})
+    (x0, y0, *_), (x1, y1, *_) = boxes["x"], boxes["y"]  # the residual path, under everything
+    ax.plot([x0 + box_w / 2] * 2 + [x1 + box_w / 2] * 2, [y0, -0.4, -0.4, y1 - 0.05], color="grey", lw=1)
+    ax.annotate("", xy=(x1 + box_w / 2, y1), xytext=(x1 + box_w / 2, y1 - 0.3), arrowprops={"arrowstyle": "->", "color": "grey"})
+    ax.text((x0 + x1) / 2 + box_w / 2, -0.3, "x, unchanged (the residual path)", ha="center", va="bottom", fontsize=7.5,
+            color="grey")
+    ax.set_xlim(-0.2, 16.2)
+    ax.set_ylim(-0.7, 4.9)
+    ax.set_axis_off()
+    variant = "the official code's variant" if block.official else "the paper's block"
+    ax.set_title(f"The self-attention block ({variant}) on {C} x {H} x {W} features: N = {N} query positions, "
+                 f"{M} keys", fontsize=9)
     return fig

@@ -540,23 +540,44 @@ def test_layer_table_leaves_the_model_as_it_was():
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
 
 
-@pytest.mark.parametrize("resolution, attention", [(128, 64), (128, 32), (32, 16)])
+@pytest.mark.parametrize("resolution, attention", [(128, 64), (64, 16), (32, 16), (32, 0)])
 def test_the_architecture_figure_draws_the_networks_own_blocks(resolution, attention):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from minisagan.figures import architecture_figure
 
     config = SAGANConfig(resolution=resolution, width=8, z_dim=16, num_classes=5, attention=attention)
-    fig = architecture_figure(config)
+    G, D = Generator(config), Discriminator(config)
+    fig = architecture_figure(G, D)
     g_ax, d_ax = fig.axes
-    g_text, d_text = ([t.get_text() for t in ax.texts] for ax in (g_ax, d_ax))
-    assert sum(t.startswith("up-block") for t in g_text) == config.n_blocks
-    assert sum(t.startswith(("first block", "down-block")) for t in d_text) == config.n_blocks
-    for texts, channels_at in ((g_text, config.g_channels_at), (d_text, config.d_channels_at)):
-        (box,) = [t for t in texts if t.startswith("attention")]
-        assert box == f"attention\n{channels_at(attention)} ch\n{attention}x{attention}"
-    assert g_text[0] == f"linear\n{config.g_channels()[0]} ch\n4x4"
-    plt.close(fig)
+    for ax, model, channels_at in ((g_ax, G, config.g_channels_at), (d_ax, D, config.d_channels_at)):
+        boxes = [t.get_text() for t in ax.texts]
+        kinds = [type(m).__name__ for name, m in model.named_modules() if name.count(".") == 1
+                 and name.startswith("blocks.")]
+        assert [b.split("\n")[0] for b in boxes if "(blocks." in b] == kinds  # every block, in order
+        assert sum(b.startswith("SelfAttention") for b in boxes) == (1 if attention else 0)
+        if attention:  # the attention box carries the shape of that place: C x R x R
+            (box,) = [b for b in boxes if b.startswith("SelfAttention")]
+            assert box.split("\n")[2] == f"{channels_at(attention)} x {attention} x {attention}"
+    total = sum(p.numel() for p in G.parameters())
+    assert g_ax.get_title(loc="left").startswith(f"G: {total / 1e6:.2f}M parameters")
+    assert [t.get_text() for t in d_ax.texts if t.get_text()][-1].startswith("SNEmbedding")  # the projection's embedding
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_the_attention_block_figure_shows_the_shapes_the_block_computes(official):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from minisagan.attention import SelfAttention
+    from minisagan.figures import attention_block_figure
+
+    block = SelfAttention(64, official=official)
+    texts = [t.get_text() for t in attention_block_figure(block, torch.randn(2, 64, 8, 12)).axes[0].texts]
+    keys = 6 * 4 if official else 96  # 8 x 12 positions, pooled 2x2 in the official variant
+    values = 32 if official else 64
+    assert any(t.endswith(f"beta: 96 x {keys}") for t in texts)
+    assert any(t.startswith("g(x)") and t.endswith("96 x 8") for t in texts)
+    assert any(t.startswith("h(x)") and t.endswith(f"{keys} x {values}") for t in texts)
+    assert any(t.startswith("y = gamma o + x") and "64 x 8 x 12" in t for t in texts)
