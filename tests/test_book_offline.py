@@ -1,6 +1,7 @@
 """The built book reads offline: no page asks another host for anything, and MathJax is served
 from the book itself. Reads the smoke build that `make test` makes first (`make book-check`)."""
 
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -61,3 +62,30 @@ def test_every_chapter_loads_the_books_own_mathjax(pages):
     assert len([p for p in with_math if p.parent.name == "book"]) >= 5  # the chapters with equations
     for page in with_math:
         assert "_static/mathjax/tex-chtml-full.js" in page.read_text(), page.name
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    from minisagan.bookbuild.browser import REQUIRE_ENV, find_browser
+
+    if find_browser() is None:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{REQUIRE_ENV} is set but no Chromium is installed (apt-get install chromium)")
+        pytest.skip("no Chromium here: the offline rendering check needs one (CI installs it)")
+
+
+def test_equations_render_in_a_browser_with_the_network_off(pages, browser, tmp_path):
+    from minisagan.bookbuild.browser import open_page
+
+    chapter = BUILT / "book" / "01_gans_and_hinge.html"
+    dom = open_page(chapter, tmp_path / "chapter.png")
+    assert dom.count("<mjx-container") > 20  # every $...$ typeset by the book's own MathJax
+    assert (tmp_path / "chapter.png").stat().st_size > 50_000
+    # The same page asking a CDN for MathJax renders nothing: the browser really is offline.
+    cdn = tmp_path / "book" / chapter.name
+    shutil.copytree(BUILT, tmp_path, dirs_exist_ok=True)
+    cdn.write_text(chapter.read_text().replace("../_static/mathjax/tex-chtml-full.js",
+                                               "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml-full.js"))
+    assert open_page(cdn).count("<mjx-container") == 0
