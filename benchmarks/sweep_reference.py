@@ -12,7 +12,8 @@ resumed from its last checkpoint (the trainer resumes exactly), a folder with no
 over. After each run the results are gathered into `data/reference/<study>/`: every evaluation
 (`eval.csv`), the logged steps (`metrics.csv`: losses, D's scores, gammas), each run's last samples
 (`<arm>_s<seed>.png`) and `runs.csv` (the command, when it ran, seconds of training, the machine
-and its load average), so each result can be committed as it lands.
+and its load average), so each result can be committed as it lands. Several sweeps may run at once (one per free core): each
+skips the runs another one is training.
 
 Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
 
@@ -27,12 +28,14 @@ Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
 
 import argparse
 import csv
+import fcntl
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,6 +84,19 @@ def finished(run: Path, steps: int) -> bool:
     return bool(rows) and int(float(rows[-1]["step"])) >= steps
 
 
+def busy(run: Path) -> bool:
+    """Another process is training this run now (it holds the run folder's lock): leave it to that one."""
+    if not (run / ".lock").exists():
+        return False
+    with open(run / ".lock") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def command(study: str, arm: str, seed: int, run: Path) -> list[str]:
     spec = STUDIES[study]
     if (run / "checkpoint.pt").exists():
@@ -118,8 +134,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     columns = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as handle:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # several sweeps may gather at once
+    with os.fdopen(handle, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -177,7 +193,7 @@ def main() -> None:
         for seed in args.seeds:
             for arm in arms:
                 run = args.runs / study / f"{arm}_s{seed}"
-                if args.collect_only or finished(run, spec["base"]["steps"]):
+                if args.collect_only or finished(run, spec["base"]["steps"]) or busy(run):
                     continue
                 start = time.time()
                 run_one(study, arm, seed, args.runs, args.threads)
