@@ -20,6 +20,9 @@ Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
 - ``stabilization``: the paper's Figure 3 at width 16 without an average of G, 2,000 steps
   evaluated every 250: SN on D only at one rate (1e-4), SN on G and D at one rate, SN on G and D
   with TTUR (D at 4e-4).
+- ``model``: the cpu preset itself (the book's default model), seed 0, 8,000 steps: the trained model
+  that ships in ``data/reference/model/`` (checkpoint, configuration, logs), which `minisagan sample`
+  and `minisagan evaluate` read like any run folder.
 - ``table1``: the cpu preset (the book's default model) for 3,000 steps evaluated every 500: no
   attention, attention at 8 or 16, a residual block at 8 or 16. The arm ``attn16`` is the preset
   itself, so its runs are the first 3,000 steps of the three default runs in
@@ -68,6 +71,11 @@ STUDIES = {
     },
 }
 SEEDS = (0, 1, 2)
+# The trained model that ships with the book (Chapter 8's maps, a reader's first experiment): the cpu
+# profile's default run itself, seed 0, all 8,000 steps.
+MODEL = {"base": {"checkpoint_every": 250}, "arms": {"default": {}}, "seeds": (0,)}
+STUDIES["model"] = MODEL
+MODEL_FILES = ("checkpoint.pt", "config.json", "eval.csv", "metrics.csv")
 METRIC_COLUMNS = ("step", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s")
 
 
@@ -75,13 +83,15 @@ def flags(changes: dict) -> list[str]:
     return [item for key, value in changes.items() for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
-def finished(run: Path, steps: int) -> bool:
+def finished(run: Path, steps: int | None) -> bool:
+    if steps is None and (run / "config.json").exists():  # the preset's own length
+        steps = json.loads((run / "config.json").read_text())["steps"]
     path = run / "eval.csv"
     if not (run / "checkpoint.pt").exists() or not path.exists():
         return False
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return bool(rows) and int(float(rows[-1]["step"])) >= steps
+    return bool(rows) and steps is not None and int(float(rows[-1]["step"])) >= steps
 
 
 def busy(run: Path) -> bool:
@@ -146,7 +156,16 @@ def collect(study: str, runs: Path) -> None:
     """Gather the finished runs of one study into data/reference/<study>/."""
     spec, out = STUDIES[study], REFERENCE / study
     out.mkdir(parents=True, exist_ok=True)
-    steps = spec["base"]["steps"]
+    steps = spec["base"].get("steps")
+    if study == "model":
+        run = runs / study / "default_s0"
+        if finished(run, steps):
+            for name in MODEL_FILES:
+                shutil.copy(run / name, out / name)
+            for folder in ("samples", "attention"):
+                shutil.copy(run / folder / "latest.png", out / f"{folder}.png")
+            write_csv(out / "runs.csv", [json.loads(line) for line in (run / "sweep_run.json").read_text().splitlines()])
+        return
     evals, metrics, log = [], [], []
     for arm in spec["arms"]:
         shared = spec.get("shared", {}).get(arm)
@@ -190,10 +209,10 @@ def main() -> None:
     for study in args.studies:
         spec = STUDIES[study]
         arms = [a for a in spec["arms"] if (args.arms is None or a in args.arms) and a not in spec.get("shared", {})]
-        for seed in args.seeds:
+        for seed in [seed for seed in args.seeds if seed in spec.get("seeds", SEEDS)]:
             for arm in arms:
                 run = args.runs / study / f"{arm}_s{seed}"
-                if args.collect_only or finished(run, spec["base"]["steps"]) or busy(run):
+                if args.collect_only or finished(run, spec["base"].get("steps")) or busy(run):
                     continue
                 start = time.time()
                 run_one(study, arm, seed, args.runs, args.threads)
