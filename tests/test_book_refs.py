@@ -254,11 +254,13 @@ def test_code_cells_and_link_texts_may_name_chapters(tmp_path):
 
 # --- The rendered numbers: a three-page Sphinx project, not the book --------------------------------
 
-def test_exercises_render_with_their_chapter_number(tmp_path):
+@pytest.mark.parametrize("student", [False, True])
+def test_exercises_render_with_their_chapter_number(tmp_path, student):
     from sphinx.cmd.build import build_main
 
     (tmp_path / "conf.py").write_text(
-        "extensions = ['myst_parser', 'sphinx_exercise', 'minisagan.bookbuild.exercise_numbers']\n")
+        "extensions = ['myst_parser', 'sphinx_exercise', 'minisagan.bookbuild.exercise_numbers', "
+        f"'minisagan.bookbuild.student_edition']\nminisagan_student = {student}\n")
     (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\nbook/00_first\nbook/03_third\n```\n")
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "00_first.md").write_text(
@@ -271,4 +273,7 @@ def test_exercises_render_with_their_chapter_number(tmp_path):
     assert re.search(r"Exercise 0\.1\s*</span>\s*\(Zero\)", first)
     assert re.search(r'href="03_third.html#ex-3-2"><span class="std std-numref">Exercise 3\.2<', first)
     assert re.search(r"Exercise 3\.1\s*</span>\s*\(One\)", third) and re.search(r"Exercise 3\.2\s*</span>\s*\(Two\)", third)
-    assert "Solution to" in third and re.search(r"Exercise 3\.2 \(Two\)", third)
+    if student:  # the student edition leaves the solution out and keeps the numbers
+        assert "Solution to" not in third and "Answer." not in third
+    else:
+        assert "Solution to" in third and re.search(r"Exercise 3\.2 \(Two\)", third)
