@@ -57,3 +57,16 @@ def load_generator(checkpoint_path: str | Path, device: str = "cpu", average: bo
     except RuntimeError as err:
         raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: {str(err)[:300]}") from None
     return G.eval(), config, num_classes
+
+
+def load_models(checkpoint_path: str | Path, device: str = "cpu", average: bool = True):
+    """G (its average when it has one and ``average``) and D of a checkpoint, both in eval mode, with
+    the configuration and number of classes (Chapter 8 looks at both networks' attention)."""
+    G, config, num_classes = load_generator(checkpoint_path, device, average)
+    state = load_checkpoint(checkpoint_path, map_location=device)
+    _, D = build_models(config.model, config.sagan_config(num_classes), config.seed, torch.device(device))
+    try:
+        D.load_state_dict(state["D"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: {str(err)[:300]}") from None
+    return G, D.eval(), config, num_classes
