@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 RUN ?= runs/$(shell date +%Y%m%d-%H%M%S)
 ARGS ?=
 SMOKE := MINISAGAN_PROFILE=smoke
+# Chapters built or checked from here draw figures where a live kernel would show widgets (Chapter 8)
+export MINISAGAN_STATIC := 1
 
 .PHONY: install train test unit mirror mirror-check reference reference-check nbval book book-check \
         book-student notebooks bench clean

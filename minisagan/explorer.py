@@ -10,6 +10,7 @@ block of G (on its own features while it generates) and of D (on the generated i
 import base64
 import io
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,21 @@ from matplotlib.figure import Figure
 from .attention import SelfAttention, attention_maps
 
 QUERY_COLOURS = ("red", "cyan", "yellow", "lime", "magenta", "orange")
+STATIC_ENV = "MINISAGAN_STATIC"  # set by the book builds and the tests: no live widgets, figures instead
+
+
+def live_widgets() -> bool:
+    """True where a reader's kernel can drive widgets: not in the smoke profile, not under ``$MINISAGAN_STATIC``
+    (the book's builds set it: a widget in a static page would show nothing), and ipywidgets installed."""
+    from .profiles import active_profile
+
+    if os.environ.get(STATIC_ENV) or active_profile() == "smoke":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -80,17 +96,35 @@ def generated_maps(G: torch.nn.Module, D: torch.nn.Module | None, z: torch.Tenso
     return Maps(((fake.float().cpu() + 1) / 2).clamp(0, 1), maps)
 
 
-def overlay_figure(maps: Maps, queries: list[tuple[int, int]], names=("G", "D"), indices=None) -> Figure:
+def pick_queries(image: torch.Tensor) -> list[tuple[int, int]]:
+    """Three query pixels of a generated image [3, R, R] in [0, 1]: the brightest point of the left
+    half (an object), its mirror image (where the twin should be), and the darkest point at least R/4
+    from both (the background)."""
+    R = image.shape[-1]
+    bright = F.avg_pool2d(image.max(0).values[None, None], 3, stride=1, padding=1, count_include_pad=False)[0, 0]
+    left = bright[:, : R // 2]
+    r, c = divmod(int(left.argmax()), R // 2)
+    rows, cols = torch.meshgrid(torch.arange(R), torch.arange(R), indexing="ij")
+    far = torch.minimum((rows - r) ** 2 + (cols - c) ** 2, (rows - r) ** 2 + (cols - (R - 1 - c)) ** 2) > (R / 4) ** 2
+    br, bc = divmod(int(torch.where(far, bright, torch.inf).argmin()), R)
+    return [(r, c), (r, R - 1 - c), (br, bc)]
+
+
+def overlay_figure(maps: Maps, queries, names=("G", "D"), indices=None) -> Figure:
     """Figures 1 and 5 for these images: per image, the image with coloured query points, then for each
-    network and query the map upsampled to image size over the image (query marked)."""
+    network and query the map upsampled to image size over the image (query marked), scaled to its
+    own maximum (black: no attention, bright: the most attended place). ``queries``: one list of
+    (row, col) image pixels for every image, or a list per image."""
     indices = list(range(maps.images.shape[0])) if indices is None else indices
+    per_image = queries if queries and isinstance(queries[0], list) else [queries] * maps.images.shape[0]
     names = [n for n in names if n in maps.maps]
-    cols = 1 + len(names) * len(queries)
+    cols = 1 + len(names) * len(per_image[indices[0]])
     fig = Figure(figsize=(1.5 * cols, 1.6 * len(indices)))
     axes = fig.subplots(len(indices), cols, squeeze=False)
     R = maps.images.shape[-1]
     for row, index in enumerate(indices):
         image = maps.images[index].permute(1, 2, 0).numpy()
+        queries = per_image[index]
         axes[row, 0].imshow(image)
         for q, (r, c) in enumerate(queries):
             axes[row, 0].plot(c, r, "o", ms=5, mfc=QUERY_COLOURS[q % 6], mec="black")
@@ -98,11 +132,13 @@ def overlay_figure(maps: Maps, queries: list[tuple[int, int]], names=("G", "D"),
             for q, (r, c) in enumerate(queries):
                 ax = axes[row, 1 + n * len(queries) + q]
                 ax.imshow(image * 0.45)
-                ax.imshow(maps.upsampled(name, index, r, c).numpy(), cmap="inferno", alpha=0.75,
+                beta = maps.upsampled(name, index, r, c)
+                ax.imshow((beta / beta.max()).numpy(), cmap="inferno", alpha=0.75, vmin=0, vmax=1,
                           extent=(-0.5, R - 0.5, R - 0.5, -0.5))
                 ax.plot(c, r, "o", ms=4, mfc=QUERY_COLOURS[q % 6], mec="white")
                 if row == 0:
                     ax.set_title(f"{name}, {QUERY_COLOURS[q % 6]} query", fontsize=7)
+        axes[row, 0].set_title("image, queries" if row == 0 else "", fontsize=7)
         for ax in axes[row]:
             ax.set_axis_off()
     fig.tight_layout()
