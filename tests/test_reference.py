@@ -1,0 +1,54 @@
+"""The shipped reference results: the helpers the chapters read them with, and the files themselves."""
+
+import json
+
+import pytest
+
+from minisagan import reference
+
+ROWS = [{"arm": a, "seed": s, "step": t, "fid": v} for a, s, t, v in [
+    ("x", 0, 100, 10.0), ("x", 1, 100, 14.0), ("x", 2, 100, 12.0), ("x", 0, 200, 8.0), ("x", 1, 200, 6.0),
+    ("y", 0, 100, 30.0), ("y", 0, 200, float("nan"))]]
+
+
+def test_spread_is_mean_range_and_count_over_seeds_per_step():
+    table = reference.spread(ROWS, "fid")
+    assert table["x"] == {"x": [100, 200], "mean": [12.0, 7.0], "min": [10.0, 6.0], "max": [14.0, 8.0],
+                          "sd": [2.0, pytest.approx(2 ** 0.5)], "n": [3, 2]}
+    assert table["y"]["x"] == [100]  # a missing value (NaN) is left out, not averaged in
+
+
+def test_final_is_each_seeds_last_value():
+    last = reference.final(ROWS, "fid")
+    assert last["x"] == {0: 8.0, 1: 6.0, 2: 12.0}
+    assert list(last["y"]) == [0] and last["y"][0] != last["y"][0]  # seed 0's last logged value, NaN
+
+
+def test_rows_round_trip_through_csv(tmp_path):
+    rows = [{"arm": "a", "step": 1, "v": 0.1234567891}, {"arm": "b", "step": 2, "v": float("nan"), "w": 3}]
+    reference.write_rows(tmp_path / "r.csv", rows)
+    back = reference.read_rows(tmp_path / "r.csv")
+    assert back[0] == {"arm": "a", "step": 1.0, "v": pytest.approx(0.123457), "w": pytest.approx(float("nan"), nan_ok=True)}
+    assert back[1]["w"] == 3.0
+
+
+def test_a_missing_result_names_itself():
+    with pytest.raises(FileNotFoundError, match="no reference results 'nothing-here'"):
+        reference.folder("nothing-here")
+
+
+@pytest.mark.parametrize("name", ["ch01_toy_gan", "ch02_sn_study"])
+def test_each_shipped_chapter_result_says_how_it_was_made(name):
+    info = reference.about(name)
+    assert info["command"].startswith("python benchmarks/reference_chapters.py")
+    assert info["seconds"] > 0 and info["machine"] and info["date"].startswith("20")
+    assert "cpu profile" in reference.caption(name)
+
+
+def test_the_shipped_sweeps_record_every_run():
+    for study in ("stabilization", "table1"):
+        runs = reference.load(study, "runs.csv")
+        evals = reference.load(study, "eval.csv")
+        ran = {(r["arm"], r["seed"]) for r in runs}
+        assert {(r["arm"], r["seed"]) for r in evals} <= ran  # every result has its command and time
+        assert all(isinstance(r["command"], str) and r["command"] for r in runs)
