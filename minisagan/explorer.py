@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -119,7 +120,7 @@ def overlay_figure(maps: Maps, queries, names=("G", "D"), indices=None) -> Figur
     per_image = queries if queries and isinstance(queries[0], list) else [queries] * maps.images.shape[0]
     names = [n for n in names if n in maps.maps]
     cols = 1 + len(names) * len(per_image[indices[0]])
-    fig = Figure(figsize=(1.5 * cols, 1.6 * len(indices)))
+    fig = plt.figure(figsize=(1.5 * cols, 1.6 * len(indices)))  # pyplot: a notebook shows it
     axes = fig.subplots(len(indices), cols, squeeze=False)
     R = maps.images.shape[-1]
     for row, index in enumerate(indices):
@@ -243,7 +244,8 @@ def explorer_widget(G, D, num_classes: int, z_dim: int, device="cpu"):
         maps = generated_maps(G, D, z, y)
         with out:
             out.clear_output(wait=True)
-            display(overlay_figure(maps, [(row.value, col.value)]))
+            overlay_figure(maps, [(row.value, col.value)])
+            plt.show()
 
     for control in (row, col, label, seed):
         control.observe(redraw, names="value")

@@ -101,7 +101,7 @@ def architecture_figure(G: nn.Module, D: nn.Module) -> Figure:
     tables = {"G": layer_table(G, torch.zeros(1, config.z_dim, device=device), y),
               "D": layer_table(D, torch.zeros(1, 3, config.resolution, config.resolution, device=device), y)}
     width = max(len(rows) for rows in tables.values())
-    fig = Figure(figsize=(1.45 * width, 3.4))
+    fig = plt.figure(figsize=(1.45 * width, 3.4))  # pyplot: a notebook shows it
     for ax, (name, rows) in zip(fig.subplots(2, 1), tables.items()):
         model = G if name == "G" else D
         for i, (label, shape, params) in enumerate(rows):
@@ -146,7 +146,7 @@ def attention_block_figure(block: SelfAttention, x: torch.Tensor) -> Figure:
               "#a8dadc"),
     }
     arrows = [("x", "f"), ("x", "g"), ("x", "h"), ("f", "beta"), ("g", "beta"), ("beta", "o"), ("h", "o"), ("o", "y")]
-    fig = Figure(figsize=(13, 4.2))
+    fig = plt.figure(figsize=(13, 4.2))  # pyplot: a notebook shows it
     ax = fig.subplots()
     box_w, box_h = 2.8, 1.1
     for name, (bx, by, text, colour) in boxes.items():
