@@ -3,36 +3,47 @@
 import torch
 
 from ..data import consistency
-from . import CheckResult, check_number
+from . import CheckResult, call, check_number, checker, fail
 
 
+@checker
 def check_twin_position(fn) -> CheckResult:
     """Exercise 0.1: ``fn(x, y, resolution) -> (x', y')``, the mirror twin of a pixel-centre position."""
     cases = [(5.5, 7.5, 32), (0.5, 31.5, 32), (16.0, 3.0, 32), (20.25, 40.0, 64), (100.5, 0.5, 128)]
     for x, y, size in cases:
         expected = (size - x, y)  # pixel centres run 0.5 .. size - 0.5; the mirror of x is size - x
+        answer = call(fn, x, y, size, form="(x, y, resolution)")
         try:
-            got = tuple(float(v) for v in fn(x, y, size))
+            got = tuple(float(v) for v in answer)
         except (TypeError, ValueError):
-            return CheckResult(False, f"fn({x}, {y}, {size}) must return two numbers (x, y)")
-        if max(abs(g - e) for g, e in zip(got, expected)) > 1e-6 or len(got) != 2:
+            return CheckResult(False, f"fn({x}, {y}, {size}) must return two numbers (x, y)", "not-a-pair")
+        if len(got) != 2 or max(abs(g - e) for g, e in zip(got, expected)) > 1e-6:
+            if got == (size - 1 - x, y):
+                fail(f"fn({x}, {y}, {size}) = {got}: S - 1 - x mirrors pixel indices 0 .. S - 1; pixel "
+                     "centres 0.5 .. S - 0.5 mirror to S - x", "off-by-one")
+            if got == (size - x, size - y):
+                fail(f"fn({x}, {y}, {size}) = {got}: the twin is mirrored left-right only, its row stays", "both-axes")
             return CheckResult(False, f"fn({x}, {y}, {size}) = {got}, expected {expected}")
     return CheckResult(True, f"the twin of (x, y) is (S - x, y) on all {len(cases)} cases")
 
 
+@checker
 def check_half_consistent(images) -> CheckResult:
     """Exercise 0.2: a batch of at least 20 built-in images of which exactly half are consistent."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] < 20:
-        return CheckResult(False, "expected a tensor [B, 3, S, S] with B >= 20")
+        return CheckResult(False, "expected a tensor [B, 3, S, S] with B >= 20", "not-a-batch")
     report = consistency(images)
     if not report.has_pair.all():
         return CheckResult(False, f"{int((~report.has_pair).sum())} images lack an object on one side: "
-                                  "break the agreement, not the objects")
+                                  "break the agreement, not the objects", "objects-broken")
     if abs(report.score - 0.5) > 1e-9:
         return CheckResult(False, f"the checker scores the batch {report.score:.3f}, not 0.5")
     return CheckResult(True, "half the twins agree, half do not, and every image still holds two objects")
 
 
+@checker
 def check_receptive_field_layers(answer) -> CheckResult:
     """Exercise 0.3: stride-1 3x3 convolutions needed before one output pixel sees two centres 12 px apart."""
-    return check_number(answer, 6, tol=0, what="layers of 3x3 convolutions")
+    return check_number(answer, 6, tol=0, what="layers of 3x3 convolutions", mistakes=[
+        ("one-pixel-per-layer", 12, "each 3x3 layer widens the field by one pixel on each side, two in all"),
+        ("off-by-one", 5, "11 x 11 pixels reach only 10 pixels apart; the two centres span 13 pixels")])

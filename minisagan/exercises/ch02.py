@@ -2,13 +2,14 @@
 
 import torch
 
-from . import CheckResult, check_number, compare_tensors
+from . import CheckResult, call, check_number, checker, expect_tensor, fail
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm()
 
 
+@checker
 def check_power_step(fn) -> CheckResult:
     """Exercise 2.1: ``fn(W [rows, cols], v [cols]) -> (u, v_next)``, one step of the power iteration."""
     gen = torch.Generator().manual_seed(2)
@@ -17,14 +18,18 @@ def check_power_step(fn) -> CheckResult:
         v = _normalize(torch.randn(cols, generator=gen, dtype=torch.float64))
         u_expected = _normalize(W @ v)  # independent of minisagan.spectral_norm: the definition
         v_expected = _normalize(W.T @ u_expected)
-        try:
-            u, v_next = fn(W, v)
-        except (TypeError, ValueError) as err:
-            return CheckResult(False, f"fn(W, v) must return (u, v_next): {err}")
-        for name, got, expected in (("u", u, u_expected), ("v_next", v_next, v_expected)):
-            failure = compare_tensors(got, expected, tol=1e-8, case=f"{name} for a {rows}x{cols} W")
-            if failure is not None:
-                return failure
+        answer = call(fn, W, v, form="(W, v)")
+        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+            fail(f"fn(W, v) must return the pair (u, v_next), got {type(answer).__name__}", "not-a-pair")
+        u, v_next = answer
+        unnormalized = "is not normalized: divide it by its norm, so that the iteration neither blows up nor vanishes"
+        expect_tensor(u, u_expected, tol=1e-8, case=f"u for a {rows}x{cols} W", mistakes=[
+            ("no-normalization", W @ v, f"u {unnormalized}"), ("swapped-outputs", v_expected, "(v_next, u) "
+             "returned in the wrong order: return (u, v_next)")])
+        expect_tensor(v_next, v_expected, tol=1e-8, case=f"v_next for a {rows}x{cols} W", mistakes=[
+            ("no-normalization", W.T @ u_expected, f"v_next {unnormalized}"),
+            ("v-from-the-old-vector", _normalize(W.T @ W @ v), "v_next must come from the new u: "
+             "W^T u / ||W^T u||")])
     return CheckResult(True, "u = Wv/||Wv|| and v_next = W^T u/||W^T u|| on three matrices")
 
 
@@ -42,12 +47,13 @@ def one_iteration_error(W: torch.Tensor, starts: int = 200, seed: int = 0) -> fl
     return sum(errors) / len(errors)
 
 
+@checker
 def check_bad_start(W) -> CheckResult:
     """Exercise 2.2: a matrix whose sigma one iteration from a random start underestimates by more than half."""
     if not isinstance(W, torch.Tensor) or W.dim() != 2 or min(W.shape) < 2:
-        return CheckResult(False, "expected a matrix tensor of at least 2x2")
+        return CheckResult(False, "expected a matrix tensor of at least 2x2", "not-a-matrix")
     if not torch.isfinite(W).all() or torch.linalg.svdvals(W.double())[0] == 0:
-        return CheckResult(False, "the matrix must be finite and not all zero")
+        return CheckResult(False, "the matrix must be finite and not all zero", "not-finite")
     error = one_iteration_error(W)
     if error <= 0.5:
         return CheckResult(False, f"one iteration is off by only {error:.1%} on average (need more than 50%; a random square matrix gives about 30%)")
@@ -60,8 +66,13 @@ def exercise_weights() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(32, 16, generator=gen), torch.randn(1, 32, generator=gen) / 4
 
 
+@checker
 def check_lipschitz_bound(answer) -> CheckResult:
     """Exercise 2.3: sigma(W1) * sigma(W2) for `exercise_weights()`."""
     W1, W2 = (w.double() for w in exercise_weights())
-    expected = (torch.linalg.svdvals(W1)[0] * torch.linalg.svdvals(W2)[0]).item()
-    return check_number(answer, expected, tol=1e-3 * expected, what="the Lipschitz bound")
+    sigma1, sigma2 = torch.linalg.svdvals(W1)[0].item(), torch.linalg.svdvals(W2)[0].item()
+    expected = sigma1 * sigma2
+    return check_number(answer, expected, tol=1e-3 * expected, what="the Lipschitz bound", mistakes=[
+        ("frobenius-norm", (W1.norm() * W2.norm()).item(), "that is the product of the Frobenius norms, a looser "
+         "bound; the Lipschitz constant of a linear layer is its largest singular value"),
+        ("sum-instead-of-product", sigma1 + sigma2, "the constants of composed layers multiply, they do not add")])

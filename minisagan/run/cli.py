@@ -1,4 +1,4 @@
-"""The command line: ``minisagan train | resume | sample | evaluate | prepare`` (also ``python -m minisagan``).
+"""The command line: ``minisagan train | resume | sample | evaluate | prepare | grade`` (also ``python -m minisagan``).
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
 a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
@@ -109,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--resolution", type=int, default=128, choices=(32, 64, 128), help="default 128")
     prepare.add_argument("--workers", type=int, default=None, help="processes (default: every CPU core)")
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    grade = commands.add_parser(
+        "grade", parents=[common], help="run students' assignment notebooks and score each exercise",
+        description="Run each notebook (written by `make assignments`, then answered) in a fresh kernel, check "
+        "every exercise of its chapter with the book's checkers, print a table and write a JSON report. Exit "
+        "status: 0 when every exercise passed, 1 when one did not, 2 when a notebook could not be read.")
+    grade.add_argument("notebooks", nargs="+", type=Path, help="the students' .ipynb files")
+    grade.add_argument("--timeout", type=int, default=60, help="seconds each cell may run (default 60)")
+    grade.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"),
+                       help="the profile the notebooks run in (default smoke: the exercises need no training)")
+    grade.add_argument("--json", type=Path, default=Path("grades.json"), help="the report (default grades.json)")
     return parser
 
 
@@ -125,9 +136,12 @@ def glue_negative_numbers(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(glue_negative_numbers(list(sys.argv[1:] if argv is None else argv)))
-    commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate, "prepare": _prepare}
+    commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate, "prepare": _prepare,
+                "grade": _grade}
     try:
         written = commands[args.command](args)
+        if args.command == "grade":
+            return written  # its exit status: the table and the report are printed
     except (Exception, KeyboardInterrupt) as err:
         if args.debug:
             raise
@@ -204,6 +218,12 @@ def _sample(args) -> Path:
     with torch.no_grad():
         save_image(to_grid(G(z, y), nrow=num_classes or 8), out)
     return out
+
+
+def _grade(args) -> int:
+    from ..exercises.grading import grade_all
+
+    return grade_all(args.notebooks, timeout=args.timeout, profile=args.profile, report=args.json)
 
 
 def _checkpoint_path(path: Path) -> Path:

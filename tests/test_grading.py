@@ -1,0 +1,187 @@
+"""The autograder: a solved notebook scores full marks, an unsolved one zero without a crash, each
+mistake a chapter warns about is named in the report, and a notebook that raises, loops forever,
+kills its kernel or lost a check cell is still graded, with a note that says what happened. The
+assignment notebooks: a student notebook holds no solution, and both editions open as .ipynb."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from minisagan.bookbuild.assignments import assignment, main as assignments_main
+from minisagan.bookbuild.solutions import book_exercises
+from minisagan.exercises.catalog import chapter_exercises
+from minisagan.exercises.grading import GradingError, grade_all, grade_notebook
+from minisagan.run.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = {n: next((ROOT / "book").glob(f"{n:02d}_*.md")) for n in (1, 3, 6)}
+INSTALL = "minisagan==0.1.0"
+
+pytestmark = pytest.mark.slow
+
+
+def edition(chapter: int, student: bool):
+    return assignment(CHAPTER[chapter], student=student, install=INSTALL)
+
+
+def role(cell) -> tuple[str, str]:
+    info = cell.metadata.get("minisagan", {})
+    return info.get("exercise", ""), info.get("role", "")
+
+
+def small(chapter: int, answers: dict, *, extra=(), without_checks=()) -> nbformat.NotebookNode:
+    """The chapter's student notebook cut to its setup, its imports and its exercises, answered with
+    ``answers`` (number -> source); ``extra`` cells run after the imports; ``without_checks``: the
+    numbers whose check cell the student deleted."""
+    notebook = edition(chapter, student=True)
+    first_code = next(c for c in notebook.cells[1:] if c.cell_type == "code")
+    cells = [notebook.cells[0], first_code] + [nbformat.v4.new_code_cell(source) for source in extra]
+    for cell in notebook.cells:
+        number, kind = role(cell)
+        if kind == "answer" and number in answers:
+            cell.source = answers[number]
+        if kind and not (kind == "check" and number in without_checks):
+            cells.append(cell)
+    notebook.cells = cells
+    return notebook
+
+
+def graded(tmp_path: Path, name: str, notebook, timeout: int = 30):
+    path = tmp_path / name
+    nbformat.write(notebook, path)
+    return grade_notebook(path, timeout=timeout)
+
+
+def by_number(grade) -> dict:
+    return {e.number: e for e in grade.exercises}
+
+
+# --- The assignment notebooks ----------------------------------------------------------------------
+
+def test_a_student_notebook_has_a_stub_and_a_check_per_exercise_and_no_solution():
+    student, teacher = edition(1, student=True), edition(1, student=False)
+    for notebook in (student, teacher):
+        nbformat.validate(notebook)
+        assert "find_spec(\"minisagan\") is None" in notebook.cells[0].source and INSTALL in notebook.cells[0].source
+    checks = [c.source for c in student.cells if role(c)[1] == "check"]
+    assert checks == [e.call for e in chapter_exercises(1)] == [c.source for c in teacher.cells if role(c)[1] == "check"]
+    student_text = "\n".join(c.source for c in student.cells)
+    teacher_text = "\n".join(c.source for c in teacher.cells)
+    for exercise in book_exercises(CHAPTER[1]):
+        secret = [(kind, line) for kind, source in exercise.solution for line in source.splitlines()
+                  if len(line.strip()) > 25 and "check_" not in line
+                  and not line.startswith(("def ", "from ", "import "))]  # the stub keeps signatures, imports
+        assert secret and not [line for _, line in secret if line in student_text], exercise.label
+        assert all(line in teacher_text for kind, line in secret if kind == "code")
+    assert "raise NotImplementedError" in student_text and "loss_d = ..." in student_text
+    assert "{ref}" not in student_text and "{solution" not in student_text
+
+
+def test_make_assignments_writes_both_editions_and_names_a_bad_chapter(tmp_path, capsys):
+    assert assignments_main(["--root", str(ROOT), "--out", str(tmp_path), str(CHAPTER[3])]) == 0
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.ipynb")) == [
+        f"student/{CHAPTER[3].stem}.ipynb", f"teacher/{CHAPTER[3].stem}.ipynb"]
+    broken = tmp_path / "03_broken.md"
+    broken.write_text(CHAPTER[3].read_text().replace("check_attention_block(my_attention_block)\n```",
+                                                     "print('done')\n```"))
+    assert assignments_main(["--out", str(tmp_path), str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ex-3-1" in err and "must end with check_attention_block" in err
+
+
+# --- Grading ---------------------------------------------------------------------------------------
+
+def test_a_solved_notebook_scores_full_marks_and_an_unsolved_one_zero(tmp_path, capsys):
+    solved, unsolved = tmp_path / "01_solved.ipynb", tmp_path / "01_unsolved.ipynb"
+    nbformat.write(edition(1, student=False), solved)
+    nbformat.write(edition(1, student=True), unsolved)
+    report = tmp_path / "grades.json"
+    assert grade_all([solved, unsolved], timeout=60, profile="smoke", report=report) == 1
+    grades = json.loads(report.read_text())
+    assert [(n["score"], n["max_score"]) for n in grades["notebooks"]] == [(3, 3), (0, 3)]
+    assert {e["status"] for e in grades["notebooks"][1]["exercises"]} == {"unanswered"}
+    assert grades["notebooks"][0]["notes"] == [] and grades["notebooks"][1]["notes"] == []
+    out = capsys.readouterr().out
+    assert "01_solved.ipynb: 3/3" in out and "01_unsolved.ipynb: 0/3" in out and "total 3/6" in out
+
+
+MISTAKES = {  # chapter -> answers with one warned-about mistake each, and the names the report must show
+    1: ({"1.1": "def my_hinge_d_loss(real_scores, fake_scores):\n"
+                "    return F.relu(1 - real_scores).sum() + F.relu(1 + fake_scores).sum()",
+         "1.3": "def my_ns_g_loss(fake_scores, real_scores):\n    return F.softplus(-fake_scores).mean()"},
+        {"1.1": "sum-instead-of-mean", "1.3": "signature"}),
+    3: ({"3.1": "def my_attention_block(x, Wf, Wg, Wh, gamma):\n    B, C, H, W = x.shape\n    X = x.flatten(2)\n"
+                "    s = (Wf @ X).transpose(1, 2) @ (Wg @ X)\n    beta = s.softmax(dim=2)\n"
+                "    return gamma * (Wh @ X @ beta).reshape(x.shape) + x"},
+        {"3.1": "softmax-axis"}),
+    6: ({"6.1": "def my_d_step(G, D, opt_D, real, y_real, z, y_fake):\n    fake = G(z, y_fake).detach()\n"
+                "    loss = F.relu(1 - D(real, y_real)).mean() + F.relu(1 + D(fake, y_fake)).mean()\n"
+                "    opt_D.zero_grad()\n    loss.backward()\n    opt_D.step()\n    return loss",
+         "6.3": "@torch.no_grad()\ndef my_ema_update(ema_layer, layer, decay):\n"
+                "    for name in ('weight', 'sn_u', 'sn_v'):\n"
+                "        getattr(ema_layer, name).lerp_(getattr(layer, name), 1 - decay)"},
+        {"6.1": "two-d-calls", "6.3": "averaged-sn-vectors"}),
+}
+MORE_MISTAKES = {  # mistakes that need an exercise another already holds
+    3: ({"3.1": "def my_attention_block(x, Wf, Wg, Wh, gamma):\n    X = x.flatten(2)\n"
+                "    s = (Wf @ X).transpose(1, 2) @ (Wg @ X) / Wf.shape[0] ** 0.5\n"
+                "    return gamma * (Wh @ X @ s.softmax(dim=1)).reshape(x.shape) + x"},
+        {"3.1": "sqrt-scaling"}),
+    6: ({"6.1": "def my_d_step(G, D, opt_D, real, y_real, z, y_fake):\n    fake = G(z, y_fake)\n"
+                "    scores = D(torch.cat([real, fake.detach()]), torch.cat([y_real, y_fake]))\n"
+                "    loss = F.relu(1 - scores[:len(real)]).mean() + F.relu(1 + scores[len(real):]).mean()\n"
+                "    opt_D.zero_grad()\n    loss.backward()\n    opt_D.step()\n    return loss"},
+        {"6.1": "graph-through-g"}),
+}
+
+
+@pytest.mark.parametrize("chapter, answers, named", [(c, *MISTAKES[c]) for c in MISTAKES] +
+                         [(c, *MORE_MISTAKES[c]) for c in MORE_MISTAKES], ids=lambda v: str(v)[:12])
+def test_the_report_names_each_mistake_the_chapter_warns_about(tmp_path, chapter, answers, named):
+    grade = graded(tmp_path, f"{chapter:02d}_mistakes.ipynb", small(chapter, answers))
+    exercises = by_number(grade)
+    for number, mistake in named.items():
+        assert (exercises[number].status, exercises[number].mistake, exercises[number].score) == ("failed", mistake, 0)
+    assert {e.status for n, e in exercises.items() if n not in named} == {"unanswered"}
+
+
+def test_a_notebook_that_raises_loops_dies_and_lost_a_check_cell_is_graded_with_notes(tmp_path):
+    answers = {"1.1": "def my_hinge_d_loss(real_scores, fake_scores):\n    return real_scores.mean() / 0 + 1 // 0",
+               "1.2": "loss_d = 5 / 3",
+               "1.3": "def my_ns_g_loss(fake_scores):\n    while True:\n        pass"}
+    extra = ["1 / 0",
+             "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass",
+             "import os\nos._exit(1)"]
+    grade = graded(tmp_path, "01_troubles.ipynb", small(1, answers, extra=extra, without_checks={"1.2"}), timeout=3)
+    exercises = by_number(grade)
+    assert exercises["1.1"].mistake == "exception" and "ZeroDivisionError" in exercises["1.1"].message
+    assert "line 2 of my_hinge_d_loss" in exercises["1.1"].message
+    assert exercises["1.2"].status == "passed"
+    assert exercises["1.3"].status == "timeout" and "loop forever" in exercises["1.3"].message
+    notes = "\n".join(grade.notes)
+    assert "(1 / 0) raised ZeroDivisionError" in notes
+    assert "(check_ns_g_loss(my_ns_g_loss)) ran past 3 s and was interrupted" in notes  # the student's own check
+    assert "(import time) would not stop after 3 s, even when interrupted; the notebook was run again" in notes
+    assert "(import os) stopped the kernel; the notebook was run again in a fresh kernel without it" in notes
+    assert "the check cell of Exercise 1.2 (check_hinge_by_hand(loss_d)) was deleted" in notes
+    assert (grade.score, grade.max_score) == (1, 3)
+
+
+def test_a_file_that_is_no_notebook_is_one_line_and_exit_status_2(tmp_path, capsys):
+    (tmp_path / "essay.ipynb").write_text("not json")
+    (tmp_path / "untitled.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    with pytest.raises(GradingError, match="essay.ipynb: not a Jupyter notebook"):
+        grade_notebook(tmp_path / "essay.ipynb")
+    with pytest.raises(GradingError, match="cannot tell which chapter"):
+        grade_notebook(tmp_path / "untitled.ipynb")
+    out = subprocess.run([sys.executable, "-m", "minisagan", "grade", str(tmp_path / "missing.ipynb"),
+                          "--json", str(tmp_path / "grades.json")], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr + out.stdout
+    assert "missing.ipynb: no such file" in out.stdout
+    assert cli_main(["grade", str(tmp_path / "essay.ipynb"), "--json", str(tmp_path / "no" / "grades.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minisagan: error: --json") and len(err.strip().splitlines()) == 1
