@@ -1,14 +1,15 @@
-"""The shipped results of Chapters 1 and 2: each chapter run top to bottom in the cpu profile, and what
+"""The shipped results of Chapters 1, 2 and 5: each chapter run top to bottom in the cpu profile, and what
 its experiment logged saved under data/reference/, so that the chapter shows a full-length run beside
 the reader's own in every profile (in the smoke profile the live run is a few steps).
 
-    python benchmarks/reference_chapters.py [--chapters 01 02] [--profile cpu]
+    python benchmarks/reference_chapters.py [--chapters 01 02 05] [--profile cpu]
 
 Runs the chapter's notebook in a fresh kernel (as `make book` does), then one more cell in the same
 kernel that writes the experiment's variables: Chapter 1's `history` (losses and D's scores per step),
 the last samples and the consistency score to ``data/reference/ch01_toy_gan/``; Chapter 2's `logs`
 (per logged step: each G layer's effective sigma, G's gradient norm, the losses, for SN on D only and
-on G and D) to ``data/reference/ch02_sn_study/``. Each folder gets ``about.json``: the command, the
+on G and D) to ``data/reference/ch02_sn_study/``; Chapter 5's FID and KID of real against held-out
+real images per set size to ``data/reference/ch05_metric_bias/``. Each folder gets ``about.json``: the command, the
 machine, the date and how long the whole chapter took.
 """
 
@@ -51,6 +52,12 @@ for _name, _log in logs.items():
         _rows.append(_row)
 _ref.write_rows(_out / "log.csv", _rows)
 print(json.dumps({"steps": STEPS, "batch": BATCH, "width": WIDTH, "log_every": LOG_EVERY}))
+"""),
+    "05": ("ch05_metric_bias", """
+from minisagan import reference as _ref
+_ref.write_rows(_ref.ROOT / "ch05_metric_bias" / "bias.csv",
+                [{"images_per_set": n, "fid": f, "kid": k} for n, f, k in zip(set_sizes, bias["FID"], bias["KID"])])
+print(json.dumps({"set_sizes": list(set_sizes)}))
 """),
 }
 
