@@ -13,7 +13,7 @@ SMOKE := MINISAGAN_PROFILE=smoke
 export MINISAGAN_STATIC := 1
 
 .PHONY: install train test unit mirror mirror-check reference reference-check nbval book book-check \
-        book-student notebooks bench clean
+        book-student assignments notebooks bench clean
 
 install: $(STAMP)
 
@@ -59,10 +59,15 @@ book: $(STAMP)
 	$(BIN)/python -m minisagan.bookbuild.notebooks export --out _build/html/notebooks
 	@echo "open _build/html/index.html"
 
+## For instructors: the book without solutions (smoke profile unless MINISAGAN_PROFILE is set), and
+## each chapter as a student notebook (stubs) and a teacher notebook (solutions); `minisagan grade` scores them
 book-student: $(STAMP)
-	$(BIN)/python -m minisagan.bookbuild.notebooks student-config --out _build/student_config.yml
-	$(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student -W --keep-going
+	$(BIN)/python -m minisagan.bookbuild.student_edition --out _build/student $(if $(INSTALL),--install "$(INSTALL)")
 
+assignments: $(STAMP)
+	$(BIN)/python -m minisagan.bookbuild.assignments --out _build/assignments $(if $(INSTALL),--install "$(INSTALL)")
+
+## The chapters as notebooks for readers, solutions included
 notebooks: $(STAMP)
 	$(BIN)/python -m minisagan.bookbuild.notebooks export --out notebooks
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 
 from minisagan.bookbuild import notebooks
 from minisagan.bookbuild.mirror import chapter_paths
@@ -65,16 +64,6 @@ def test_exported_notebooks_have_every_cell_and_no_outputs(tmp_path):
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
         assert notebook.cells and all(not c.get("outputs") for c in notebook.cells)
-
-
-def test_student_config_hides_solutions_and_keeps_the_rest(tmp_path):
-    path = notebooks.student_config(ROOT, tmp_path / "student.yml")
-    student = yaml.safe_load(path.read_text())
-    reader = yaml.safe_load((ROOT / "_config.yml").read_text())
-    assert reader["sphinx"]["config"]["minisagan_student"] is False
-    assert student["sphinx"]["config"]["minisagan_student"] is True
-    assert student["execute"] == reader["execute"]
-    assert student["sphinx"]["extra_extensions"] == reader["sphinx"]["extra_extensions"]
 
 
 def test_prose_changes_do_not_need_new_references(tmp_path):

@@ -1,15 +1,15 @@
-"""The chapters as notebooks: for readers, for CI's output checks, and for the student build.
+"""The chapters as notebooks: for readers and for CI's output checks.
 
 The chapters are MyST markdown (``book/NN_*.md``), paired through jupytext. This tool makes:
 
-- ``export``: plain ``.ipynb`` copies for readers who open them in Jupyter or Colab (``notebooks/``).
+- ``export``: plain ``.ipynb`` copies, solutions included, for readers who open them in Jupyter or
+  Colab (``notebooks/``). Students get theirs from `assignments` (``make assignments``) instead.
 - ``reference``: each chapter executed in the smoke profile, saved with its text outputs as
   ``tests/notebooks/NN_*.ipynb``. nbval re-runs these and compares every output not tagged
   ``nbval-ignore-output``, so a wrong number fails CI, not only an exception. Images are dropped
   from the saved outputs (nbval does not compare them) to keep the files small.
 - ``check``: fails when a reference notebook's code cells differ from its chapter's (run
   ``make reference``); prose may change without re-running.
-- ``student-config``: the book's ``_config.yml`` for the student edition (solutions left out).
 """
 
 import argparse
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 
 from .mirror import chapter_paths
 from ..profiles import ENV_VAR
@@ -99,21 +98,11 @@ def export(root: Path, out: Path) -> list[Path]:
     return paths
 
 
-def student_config(root: Path, out: Path) -> Path:
-    """``_config.yml`` with ``minisagan_student`` on: `student_edition` then leaves every solution out."""
-    config = yaml.safe_load((root / "_config.yml").read_text())
-    config.setdefault("sphinx", {}).setdefault("config", {})["minisagan_student"] = True
-    config["title"] = config.get("title", "") + " (student edition)"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config, sort_keys=False))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The chapters as notebooks.")
-    parser.add_argument("command", choices=["export", "reference", "check", "student-config"])
+    parser.add_argument("command", choices=["export", "reference", "check"])
     parser.add_argument("--root", type=Path, default=Path("."))
-    parser.add_argument("--out", type=Path, help="output folder (export) or file (student-config)")
+    parser.add_argument("--out", type=Path, help="output folder (export)")
     parser.add_argument("chapters", nargs="*", type=Path, help="reference: only these chapters")
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -122,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notebooks: wrote {len(paths)} to {paths[0].parent if paths else args.out}")
     elif args.command == "reference":
         write_references(root, [c.resolve() for c in args.chapters] or None)
-    elif args.command == "student-config":
-        print(student_config(root, args.out or root / "_build" / "student_config.yml"))
     else:
         problems = check_references(root)
         for problem in problems:
