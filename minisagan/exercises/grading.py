@@ -16,6 +16,7 @@ nbformat and nbclient are imported only when grading starts.
 """
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -31,6 +32,11 @@ GRADE_CELL = "from minisagan.exercises.grading import grade_in_kernel as _minisa
 RESTARTS = 3  # fresh kernels tried, each without the cells that would not stop
 TIMEOUT, TIMEOUT_FATE, PROBE = "MinisaganCellTimeout", "ran past", "minisagan: the kernel responds"
 LIMIT = "minisagan_timeout"  # a cell's own time limit in its metadata: the grader's warm-up and probe
+
+
+_QUIET = logging.getLogger("minisagan.grading.kernel")  # nbclient's timeout messages: the notes say it once
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 class GradingError(ValueError):
@@ -137,9 +143,11 @@ def _attempt(cells: list, left_out: set, timeout: int, env: dict, folder: str) -
                            f"raised {content.get('ename')}: {(str(content.get('evalue', '')).splitlines() or [''])[0][:200]}")
 
     # a list of its own: nbclient puts each executed cell, the probe too, back into its notebook's list
-    client = NotebookClient(new_notebook(cells=list(cells)), timeout=timeout, kernel_name="python3", allow_errors=True,
-                            timeout_func=lambda cell: cell.metadata.get(LIMIT, timeout), interrupt_on_timeout=True, error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []},
-                            on_cell_error=on_error, shutdown_kernel="immediate", resources={"metadata": {"path": folder}})
+    client = NotebookClient(
+        new_notebook(cells=list(cells)), kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
+        timeout=timeout, timeout_func=lambda cell: cell.metadata.get(LIMIT, timeout), interrupt_on_timeout=True,
+        error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []}, on_cell_error=on_error,
+        resources={"metadata": {"path": folder}}, extra_arguments=["--IPKernelApp.log_level=ERROR"], log=_QUIET)
     fates = {}
     seen = lambda end: {i: fates.get(id(c), "") for i, c in enumerate(cells[:end]) if i not in left_out}
     with client.setup_kernel(env=env):
