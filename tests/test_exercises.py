@@ -105,19 +105,27 @@ def hinge(real, fake):
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
-def hand_d_step(score=None, loss=hinge, *, fakes="no_grad", zero_grad=True, step=True):
+def hand_d_step(score=None, loss=hinge, *, fakes="no_grad", zero_grad=True, backward=True, step=True):
     """A D step for the checker: ``score(D, real, fake, y_real, y_fake) -> (real_scores, fake_scores)``;
-    fakes: made under "no_grad", "detach"ed after a graph was built, or "with_graph"."""
+    fakes: made under "no_grad", "detach"ed after a graph was built, "with_graph", "none" (zeros, not G's),
+    or under no_grad "and_move_g" (a step that also changes G's weights)."""
     def d_step(G, D, opt_D, real, y_real, z, y_fake):
         if fakes == "no_grad":
             with torch.no_grad():
                 fake = G(z, y_fake)
+        elif fakes == "none":
+            fake = torch.zeros_like(real)
+        elif fakes == "and_move_g":
+            with torch.no_grad():
+                fake = G(z, y_fake)
+                next(G.parameters()).add_(0.1)
         else:
             fake = G(z, y_fake).detach() if fakes == "detach" else G(z, y_fake)
         value = loss(*(score or one_call)(D, real, fake, y_real, y_fake))
         if zero_grad:
             opt_D.zero_grad()
-        value.backward()
+        if backward:
+            value.backward()
         if step:
             opt_D.step()
         return value
@@ -156,6 +164,16 @@ def ema_copying_vectors(ema, layer, decay):  # G's vectors belong to G's weight,
 
 
 @torch.no_grad()
+def ema_copied_weight(ema, layer, decay):
+    from minisagan.spectral_norm import power_iteration
+
+    ema.weight.copy_(layer.weight)
+    _, u, v = power_iteration(ema.weight, ema.sn_v)
+    ema.sn_u.copy_(u)
+    ema.sn_v.copy_(v)
+
+
+@torch.no_grad()
 def ema_reversed_decay(ema, layer, decay):
     from minisagan.spectral_norm import power_iteration
 
@@ -168,10 +186,38 @@ def ema_reversed_decay(ema, layer, decay):
 def sorted_rows(rows, indices):
     return rows[np.sort(indices)]
 
+
+@torch.no_grad()
+def ema_stale_vectors(ema, layer, decay):  # the weight averaged, its vectors never updated
+    ema.weight.lerp_(layer.weight, 1 - decay)
+
+
+def squared_photo(crop):
+    """A wrong `my_load_square`: the whole photo squashed, or the square cut at the top-left corner."""
+    from PIL import Image
+
+    def load(path, resolution):
+        image = Image.open(path).convert("RGB")
+        w, h = image.size
+        box = (0, 0, w, h) if crop == "squashed" else (0, 0, min(w, h), min(w, h))
+        return np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
+    return load
+
+
+def sigmas():
+    W1, W2 = (w.double() for w in ch02.exercise_weights())
+    return torch.linalg.svdvals(W1)[0].item(), torch.linalg.svdvals(W2)[0].item()
+
+
+N, C = 32 * 32, 64
+CONVS, PRODUCTS = N * C * (C // 8) * 2 + N * C * C, N * N * (C // 8) + N * N * C
+BLOCK_CONVS = 256 * 128 * 9 + 128 + 128 * 128 * 9 + 128 + 256 * 128 + 128
+
 MISTAKES = [  # (checker, a wrong answer, the mistake's name, words its message must hold)
     (ch00.check_twin_position, lambda x, y, size: (size - 1 - x, y), "off-by-one", "S - 1 - x"),
     (ch00.check_twin_position, lambda x, y, size: (size - x, size - y), "both-axes", "row stays"),
     (ch00.check_receptive_field_layers, 12, "one-pixel-per-layer", "one pixel on each side"),
+    (ch00.check_receptive_field_layers, 5, "off-by-one", "span 13 pixels"),
     (ch01.check_hinge_d_loss, lambda r, f: F.relu(1 - r).sum() + F.relu(1 + f).sum(), "sum-instead-of-mean",
      "a sum where eq. (4) takes a mean"),
     (ch01.check_hinge_d_loss, lambda r, f: torch.cat([F.relu(1 - r), F.relu(1 + f)]).mean(), "one-mean-over-both",
@@ -182,25 +228,42 @@ MISTAKES = [  # (checker, a wrong answer, the mistake's name, words its message 
     (ch01.check_ns_g_loss, lambda s: -torch.log(torch.sigmoid(s)).mean(), "overflow", "softplus(-s)"),
     (ch01.check_ns_g_loss, lambda s: -F.softplus(s).mean(), "saturating", "saturating loss"),
     (ch01.check_ns_g_loss, lambda s: F.softplus(-s).sum(), "sum-instead-of-mean", "takes a mean"),
+    (ch01.check_ns_g_loss, lambda s: -F.softplus(-s).mean(), "wrong-sign", "sign is flipped"),
     (ch02.check_power_step, lambda W, v: (W @ v, F.normalize(W.T @ F.normalize(W @ v, dim=0), dim=0)),
      "no-normalization", "u is not normalized"),
     (ch02.check_power_step, lambda W, v: (F.normalize(W.T @ F.normalize(W @ v, dim=0), dim=0), F.normalize(W @ v, dim=0)),
      "swapped-outputs", "wrong order"),
+    (ch02.check_power_step, lambda W, v: (F.normalize(W @ v, dim=0), W.T @ F.normalize(W @ v, dim=0)),
+     "no-normalization", "v_next is not normalized"),
+    (ch02.check_power_step, lambda W, v: (F.normalize(W @ v, dim=0), v), "v-unchanged", "the vector you were given"),
     (ch02.check_lipschitz_bound, (lambda W1, W2: (W1.norm() * W2.norm()).item())(*ch02.exercise_weights()),
      "frobenius-norm", "Frobenius"),
+    (ch02.check_lipschitz_bound, sum(sigmas()), "sum-instead-of-product", "multiply"),
     (ch03.check_attention_block, attention(axis=2), "softmax-axis", "softmax runs over the wrong axis"),
     (ch03.check_attention_block, attention(scale=lambda Wf: Wf.shape[0] ** -0.5), "sqrt-scaling", "sqrt(d)"),
     (ch03.check_attention_block, attention(scale=lambda Wf: Wf.shape[1] ** -0.5), "sqrt-scaling", "sqrt(d)"),
+    (ch03.check_attention_block, attention(axis=2, scale=lambda Wf: Wf.shape[0] ** -0.5), "softmax-axis+sqrt-scaling",
+     "two mistakes"),
     (ch03.check_attention_block, attention(residual=False), "no-residual", "residual is missing"),
     (ch03.check_attention_block, attention(use_gamma=False), "no-gamma", "gamma is missing"),
     (ch03.check_wrong_axis, lambda q, k, v: ((q @ k.transpose(1, 2)).softmax(-1) @ v, (q @ k.transpose(1, 2)).softmax(-1)),
      "correct-axis", "that is the correct attention"),
     (ch03.check_wrong_axis, lambda q, k, v: (q @ k.transpose(1, 2)).softmax(1), "not-a-pair", "(o, beta)"),
-    (ch03.check_attention_macs, 1024 * 1024 * 8 + 1024 * 1024 * 64, "products-only", "1x1 convolutions are missing"),
+    (ch03.check_wrong_axis, lambda q, k, v: ((q @ k.transpose(1, 2) / 2).softmax(1) @ v,
+                                             (q @ k.transpose(1, 2) / 2).softmax(1)), "sqrt-scaling", "sqrt(d)"),
+    (ch03.check_attention_macs, PRODUCTS, "products-only", "1x1 convolutions are missing"),
+    (ch03.check_attention_macs, CONVS, "convolutions-only", "matrix products are missing"),
+    (ch03.check_attention_macs, N * C * C * 3 + 2 * N * N * C, "full-width-keys", "C/8 channels"),
     (ch04.check_projection, lambda phi, table, y: table[y] @ phi.T, "all-pairs", "its own class"),
-    (ch04.check_gblock_parameters, 256 * 128 * 9 + 128 * 128 * 9 + 256 * 128 + 2 * 10 * 384, "no-biases", "biases"),
+    (ch04.check_gblock_parameters, BLOCK_CONVS - 3 * 128 + 2 * 10 * 384, "no-biases", "biases"),
+    (ch04.check_gblock_parameters, BLOCK_CONVS - 256 * 128 - 128 + 2 * 10 * 384, "no-shortcut", "shortcut"),
+    (ch04.check_gblock_parameters, BLOCK_CONVS + 2 * 384, "unconditional-norm", "per class"),
+    (ch04.check_gblock_parameters, BLOCK_CONVS, "no-norm", "batch norms"),
     (ch04.check_attention_memory, 4096 * 4096 * 4, "unpooled-keys", "pools the keys"),
+    (ch04.check_attention_memory, 4096 * 1024, "elements-not-bytes", "4 bytes"),
     (ch05.check_fid_by_hand, 5, "mean-term-only", "trace term"),
+    (ch05.check_fid_by_hand, 15, "no-cross-term", "- 2 (S1 S2)^(1/2)"),
+    (ch05.check_fid_by_hand, -1, "no-square-root", "square root"),
     (ch06.check_d_step, hand_d_step(two_calls), "two-d-calls", "D was called 2 times"),
     (ch06.check_d_step, hand_d_step(fakes="detach"), "graph-through-g", "built a graph through G"),
     (ch06.check_d_step, hand_d_step(fakes="with_graph"), "graph-through-g", "torch.no_grad()"),
@@ -210,11 +273,21 @@ MISTAKES = [  # (checker, a wrong answer, the mistake's name, words its message 
      "non-saturating"),
     (ch06.check_d_step, hand_d_step(zero_grad=False), "no-zero-grad", "zero_grad"),
     (ch06.check_d_step, hand_d_step(step=False), "no-optimizer-step", "opt_D.step()"),
+    (ch06.check_d_step, hand_d_step(backward=False), "no-backward", "loss.backward()"),
+    (ch06.check_d_step, hand_d_step(fakes="none"), "no-fakes", "G was never called"),
+    (ch06.check_d_step, hand_d_step(fakes="and_move_g"), "trained-g", "must not train G"),
     (ch06.check_n_dis, (10, 320), "one-d-step-per-g-step", "five D updates"),
+    (ch06.check_n_dis, (50, 320), "one-batch-per-g-step", "fresh real batch"),
     (ch06.check_ema_of_sn_layer, ema_averaging_vectors, "averaged-sn-vectors", "averaged the spectral-norm vectors"),
     (ch06.check_ema_of_sn_layer, ema_copying_vectors, "copied-sn-vectors", "do not belong to its weight"),
     (ch06.check_ema_of_sn_layer, ema_reversed_decay, "decay-reversed", "wrong way round"),
+    (ch06.check_ema_of_sn_layer, ema_copied_weight, "weight-copied", "copied, not averaged"),
+    (ch06.check_ema_of_sn_layer, ema_stale_vectors, "stale-sn-vectors", "do not belong to its weight"),
+    (ch07.check_load_square, squared_photo("squashed"), "squashed", "cut the centred square first"),
+    (ch07.check_load_square, squared_photo("corner"), "not-centred", "centre it"),
     (ch07.check_sorted_gather, sorted_rows, "rows-sorted", "order asked"),
+    (ch07.check_sorted_gather, lambda rows, indices: np.stack([rows[i] for i in indices]), "many-reads", "read it once"),
+    (ch07.check_sorted_gather, lambda rows, indices: rows[indices], "unsorted-read", "indices sorted"),
     (ch07.check_store_sizes, (62.97, 15.74, 32), "gb-not-gib", "GiB is 2^30 bytes"),
     (ch07.check_store_sizes, (58.66, 14.66, 256), "global-batch", "global batch"),
 ]
@@ -280,8 +353,9 @@ def test_half_consistent_checker_rejects_all_real_and_blank_images():
     assert not result.passed and "1.000, not 0.5" in result.message
     blank = real.clone()
     blank[10:] = -1
-    assert "lack an object" in ch00.check_half_consistent(blank).message
-    assert not ch00.check_half_consistent(real[:5]).passed
+    result = ch00.check_half_consistent(blank)
+    assert result.mistake == "objects-broken" and "lack an object" in result.message
+    assert ch00.check_half_consistent(real[:5]).mistake == "not-a-batch"
 
 
 def test_receptive_field_checker_rejects_near_misses():

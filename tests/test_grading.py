@@ -33,12 +33,14 @@ def role(cell) -> tuple[str, str]:
     return info.get("exercise", ""), info.get("role", "")
 
 
-def small(chapter: int, answers: dict, *, extra=(), without_checks=()) -> nbformat.NotebookNode:
-    """The chapter's student notebook cut to its setup, its imports and its exercises, answered with
-    ``answers`` (number -> source); ``extra`` cells run after the imports; ``without_checks``: the
-    numbers whose check cell the student deleted."""
+def small(chapter: int, answers: dict, *, imports=None, extra=(), without_checks=()) -> nbformat.NotebookNode:
+    """The chapter's student notebook cut to its setup, its imports (or ``imports``) and its exercises,
+    answered with ``answers`` (number -> source); ``extra`` cells run after the imports;
+    ``without_checks``: the numbers whose check cell the student deleted."""
     notebook = edition(chapter, student=True)
     first_code = next(c for c in notebook.cells[1:] if c.cell_type == "code")
+    if imports is not None:
+        first_code.source = imports
     cells = [notebook.cells[0], first_code] + [nbformat.v4.new_code_cell(source) for source in extra]
     for cell in notebook.cells:
         number, kind = role(cell)
@@ -156,7 +158,9 @@ def test_a_notebook_that_raises_loops_dies_and_lost_a_check_cell_is_graded_with_
     extra = ["1 / 0",
              "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass",
              "import os\nos._exit(1)"]
-    grade = graded(tmp_path, "01_troubles.ipynb", small(1, answers, extra=extra, without_checks={"1.2"}), timeout=3)
+    imports = "from minisagan.exercises.ch01 import check_hinge_by_hand, check_hinge_d_loss, check_ns_g_loss"
+    notebook = small(1, answers, imports=imports, extra=extra, without_checks={"1.2"})  # quick imports: limits of 3 s
+    grade = graded(tmp_path, "01_troubles.ipynb", notebook, timeout=3)
     exercises = by_number(grade)
     assert exercises["1.1"].mistake == "exception" and "ZeroDivisionError" in exercises["1.1"].message
     assert "line 2 of my_hinge_d_loss" in exercises["1.1"].message

@@ -28,8 +28,7 @@ def check_power_step(fn) -> CheckResult:
              "returned in the wrong order: return (u, v_next)")])
         expect_tensor(v_next, v_expected, tol=1e-8, case=f"v_next for a {rows}x{cols} W", mistakes=[
             ("no-normalization", W.T @ u_expected, f"v_next {unnormalized}"),
-            ("v-from-the-old-vector", _normalize(W.T @ W @ v), "v_next must come from the new u: "
-             "W^T u / ||W^T u||")])
+            ("v-unchanged", v, "v_next is the vector you were given: it is W^T u / ||W^T u||")])
     return CheckResult(True, "u = Wv/||Wv|| and v_next = W^T u/||W^T u|| on three matrices")
 
 
