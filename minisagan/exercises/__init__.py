@@ -19,7 +19,7 @@ from typing import NoReturn
 
 import torch
 
-UNANSWERED = "not answered yet: replace the `...` (or the `raise NotImplementedError`) with your answer"
+UNANSWERED = "replace the `...` (or the `raise NotImplementedError`) with your answer"
 _LIBRARIES = (str(Path(__file__).resolve().parents[1]), "site-packages", "dist-packages", str(Path(inspect.__file__).parent))
 
 
