@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from minisagan.data import sample_shapes
-from minisagan.exercises import CheckResult, ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07
+from minisagan.exercises import CheckResult, ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08
 from minisagan.exercises.catalog import EXERCISES, chapter_exercises
 from minisagan.bookbuild.mirror import chapter_paths
 
@@ -290,6 +290,20 @@ MISTAKES = [  # (checker, a wrong answer, the mistake's name, words its message 
     (ch07.check_sorted_gather, lambda rows, indices: rows[indices], "unsorted-read", "indices sorted"),
     (ch07.check_store_sizes, (62.97, 15.74, 32), "gb-not-gib", "GiB is 2^30 bytes"),
     (ch07.check_store_sizes, (58.66, 14.66, 256), "global-batch", "global batch"),
+    (ch08.check_most_attended, lambda m, b, r, c: divmod(int(m[b, r, c].argmax()), m.shape[-1])[::-1],
+     "row-col-swapped", "(col, row)"),
+    (ch08.check_most_attended, lambda m, b, r, c: int(m[b, r, c].argmax()), "flat-index", "flat index"),
+    (ch08.check_most_attended, lambda m, b, r, c: divmod(int(np.flatnonzero(m[b, r, c] == m[b, r, c].max())[-1]),
+                                                         m.shape[-1]), "last-on-tie", "first in reading order"),
+    (ch08.check_most_attended, lambda m, b, r, c: divmod(int(m[b, r, c].argmax()), m.shape[-2]),
+     "divided-by-height", "width"),
+    (ch08.check_gamma_half_step, lambda steps, g: next(s for s, v in zip(steps, g) if v >= g[-1] / 2), "sign", "|gamma|"),
+    (ch08.check_gamma_half_step, lambda steps, g: next(i for i, v in enumerate(g) if abs(v) >= abs(g[-1]) / 2),
+     "index-not-step", "index"),
+    (ch08.check_gamma_half_step, lambda steps, g: next(s for s, v in zip(steps, g) if abs(v) >= max(map(abs, g)) / 2),
+     "half-of-peak", "overshoots"),
+    (ch08.check_residual_parameters, lambda config: tuple(reversed(ch08._extra(config))), "swapped", "(D, G)"),
+    (ch08.check_residual_parameters, lambda config: (sum(ch08._extra(config)), 0), "summed", "together"),
 ]
 
 

@@ -27,6 +27,8 @@ _CHAPTERS = {
         ("check_ema_of_sn_layer", "my_ema_update")],
     7: [("check_load_square", "my_load_square"), ("check_sorted_gather", "my_gather"),
         ("check_store_sizes", "gib_128 gib_64 per_gpu")],
+    8: [("check_most_attended", "my_most_attended"), ("check_gamma_half_step", "my_half_step"),
+        ("check_residual_parameters", "my_extra_parameters")],
 }
 
 
