@@ -89,3 +89,36 @@ def test_equations_render_in_a_browser_with_the_network_off(pages, browser, tmp_
     cdn.write_text(chapter.read_text().replace("../_static/mathjax/tex-chtml-full.js",
                                                "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml-full.js"))
     assert open_page(cdn).count("<mjx-container") == 0
+
+
+def test_chapter_8s_explorer_in_the_built_book_shows_the_libraries_maps(pages, browser, tmp_path):
+    """The static explorer of the built page, moved to a query as a reader would, draws the map the
+    library computes there for the shipped model (the chapter's images: seed 4, these classes)."""
+    import json
+    import re
+
+    import numpy as np
+    import torch
+
+    from minisagan import reference
+    from minisagan.bookbuild.browser import open_page
+    from minisagan.explorer import generated_maps, quantized
+    from minisagan.run.models import load_models
+
+    page = BUILT / "book" / "08_attention_maps.html"
+    element = re.search(r'<div id="(minisagan-explorer[^"]*)"', page.read_text()).group(1)
+    G, D, config, _ = load_models(reference.folder("model") / "checkpoint.pt")
+    classes = torch.tensor([0, 2, 3, 6, 8, 9])
+    z = torch.randn(len(classes), config.z_dim, generator=torch.Generator().manual_seed(4))
+    maps = generated_maps(G, D, z, classes)
+    for index, row, col in ((2, 11, 6), (5, 26, 20)):
+        dom = open_page(page, tmp_path / f"explorer{index}.png",
+                        script=f"document.getElementById('{element}').minisaganSet({index}, {row}, {col});")
+        readout = re.search(r'class="readout"[^>]*>([^<]*)<', dom).group(1)
+        for name in ("G", "D"):
+            r, c = maps.query_to_feature(name, row, col)
+            grid = quantized(maps, name)[index, r, c]
+            best = np.unravel_index(int(grid.argmax()), grid.shape)
+            assert f"{name}: most attended cell ({best[0]}, {best[1]})" in readout, readout
+        assert json.loads(re.search(r'data-state="([^"]*)"', dom).group(1).replace("&quot;", '"')) == {
+            "index": index, "query": [row, col]}

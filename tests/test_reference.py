@@ -52,3 +52,15 @@ def test_the_shipped_sweeps_record_every_run():
         ran = {(r["arm"], r["seed"]) for r in runs}
         assert {(r["arm"], r["seed"]) for r in evals} <= ran  # every result has its command and time
         assert all(isinstance(r["command"], str) and r["command"] for r in runs)
+
+
+def test_the_shipped_model_is_a_run_folder_that_minisagan_sample_reads(tmp_path):
+    from minisagan.run.cli import main
+
+    out = tmp_path / "samples.png"
+    assert main(["sample", str(reference.folder("model")), "--n", "10", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    config = json.loads((reference.folder("model") / "config.json").read_text())
+    assert config["steps"] == 8000 and config["attention"] == 16 and config["seed"] == 0
+    last = reference.load("model", "eval.csv")[-1]
+    assert last["step"] == 8000 and last["consistency"] > 0.9  # it learned the twins
