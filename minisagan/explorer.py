@@ -99,17 +99,18 @@ def generated_maps(G: torch.nn.Module, D: torch.nn.Module | None, z: torch.Tenso
 
 def pick_queries(image: torch.Tensor) -> list[tuple[int, int]]:
     """Three query pixels of a generated image [3, R, R] in [0, 1]: the brightest point of the left
-    half (an object), its mirror image (where the twin should be), and the darkest point at least R/4
-    from both and R/8 from the border (the background)."""
+    half (an object), its mirror image (where the twin should be), and the dark point (no brighter
+    than the median) farthest from both, at least R/8 from the border (the background)."""
     R = image.shape[-1]
     bright = F.avg_pool2d(image.max(0).values[None, None], 3, stride=1, padding=1, count_include_pad=False)[0, 0]
     left = bright[:, : R // 2]
     r, c = divmod(int(left.argmax()), R // 2)
     rows, cols = torch.meshgrid(torch.arange(R), torch.arange(R), indexing="ij")
-    far = torch.minimum((rows - r) ** 2 + (cols - c) ** 2, (rows - r) ** 2 + (cols - (R - 1 - c)) ** 2) > (R / 4) ** 2
+    distance = torch.minimum((rows - r) ** 2 + (cols - c) ** 2, (rows - r) ** 2 + (cols - (R - 1 - c)) ** 2).float()
     inside = (rows >= R // 8) & (rows < R - R // 8) & (cols >= R // 8) & (cols < R - R // 8)  # not on the border
-    far = far & inside if (far & inside).any() else far
-    br, bc = divmod(int(torch.where(far, bright, torch.inf).argmin()), R)
+    dark = bright <= bright[inside].median()
+    candidates = inside & dark if (inside & dark).any() else inside
+    br, bc = divmod(int(torch.where(candidates, distance, -1.0).argmax()), R)
     return [(r, c), (r, R - 1 - c), (br, bc)]
 
 
