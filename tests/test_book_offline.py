@@ -64,19 +64,7 @@ def test_every_chapter_loads_the_books_own_mathjax(pages):
         assert "_static/mathjax/tex-chtml-full.js" in page.read_text(), page.name
 
 
-@pytest.fixture(scope="module")
-def browser():
-    import os
-
-    from minisagan.bookbuild.browser import REQUIRE_ENV, find_browser
-
-    if find_browser() is None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{REQUIRE_ENV} is set but no Chromium is installed (apt-get install chromium)")
-        pytest.skip("no Chromium here: the offline rendering check needs one (CI installs it)")
-
-
-def test_equations_render_in_a_browser_with_the_network_off(pages, browser, tmp_path):
+def test_equations_render_in_a_browser_with_the_network_off(pages, chromium, tmp_path):
     from minisagan.bookbuild.browser import open_page
 
     chapter = BUILT / "book" / "01_gans_and_hinge.html"
@@ -91,7 +79,7 @@ def test_equations_render_in_a_browser_with_the_network_off(pages, browser, tmp_
     assert open_page(cdn).count("<mjx-container") == 0
 
 
-def test_chapter_8s_explorer_in_the_built_book_shows_the_libraries_maps(pages, browser, tmp_path):
+def test_chapter_8s_explorer_in_the_built_book_shows_the_libraries_maps(pages, chromium, tmp_path):
     """The static explorer of the built page, moved to a query as a reader would, draws the map the
     library computes there for the shipped model (the chapter's images: seed 4, these classes)."""
     import json

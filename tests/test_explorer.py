@@ -97,15 +97,6 @@ def test_the_static_explorer_embeds_the_maps_and_loads_nothing():
     assert overlay_figure(maps, [(3, 3), (12, 12)], names=("G",)).axes  # draws without D
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from minisagan.bookbuild.browser import REQUIRE_ENV, find_browser
-
-    if find_browser() is None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{REQUIRE_ENV} is set but no Chromium is installed")
-        pytest.skip("no Chromium here (CI installs it)")
-
 
 def test_the_explorer_in_a_browser_shows_the_map_the_library_computes(tmp_path, chromium):
     from PIL import Image
