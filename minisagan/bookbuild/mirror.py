@@ -23,7 +23,8 @@ import jupytext
 EXPORT_LINE = re.compile(r"^#\|\s*export:\s*(?P<module>\S+)\s*$")
 MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 HEADER_PREFIX = "# Generated from "
-RESERVED = {"__init__", "__main__", "errors", "checkpoint", "profiles", "figures", "data", "run", "bookbuild", "exercises"}
+RESERVED = {"__init__", "__main__", "errors", "checkpoint", "profiles", "figures", "data", "run", "bookbuild", "exercises",
+            "reference", "explorer"}
 
 
 class MirrorError(ValueError):
