@@ -9,7 +9,8 @@ Each run is `minisagan train --profile cpu` with its study's and arm's changes, 
 `--runs DIR/<study>/<arm>_s<seed>` (default `runs/reference`). The sweep can be stopped at any time
 and started again: a finished run (its checkpoint at the last step) is skipped, an unfinished one is
 resumed from its last checkpoint (the trainer resumes exactly), a folder with no checkpoint starts
-over. After each run the results are gathered into `data/reference/<study>/`: every evaluation
+over. After each run the results are gathered into `data/reference/<study>/` (a run whose folder is
+not here, say one made on another day, keeps the rows already shipped): every evaluation
 (`eval.csv`), the logged steps (`metrics.csv`: losses, D's scores, gammas), each run's last samples
 (`<arm>_s<seed>.png`) and `runs.csv` (the command, when it ran, seconds of training, the machine
 and its load average), so each result can be committed as it lands. Several sweeps may run at once (one per free core): each
@@ -152,10 +153,24 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def shipped(out: Path, name: str, arm: str, seed: int) -> list[dict]:
+    """The rows of one run already in data/reference/<study>/<name> (its run folder may be gone)."""
+    path = out / name
+    return [r for r in read_csv(path) if r["arm"] == arm and r["seed"] == str(seed)] if path.exists() else []
+
+
 def collect(study: str, runs: Path) -> None:
-    """Gather the finished runs of one study into data/reference/<study>/."""
-    spec, out = STUDIES[study], REFERENCE / study
+    """Gather the finished runs of one study into data/reference/<study>/, under a lock (several sweeps
+    may finish at once)."""
+    out = REFERENCE / study
     out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".collect.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _collect(study, runs, out)
+
+
+def _collect(study: str, runs: Path, out: Path) -> None:
+    spec = STUDIES[study]
     steps = spec["base"].get("steps")
     if study == "model":
         run = runs / study / "default_s0"
@@ -181,7 +196,10 @@ def collect(study: str, runs: Path) -> None:
                             "command": f"the first {steps} steps of data/reference/{shared} (see its README)"})
             else:
                 run = runs / study / f"{arm}_s{seed}"
-                if not finished(run, steps):
+                if not finished(run, steps):  # keep what was shipped from a run folder of another day
+                    evals += shipped(out, "eval.csv", arm, seed)
+                    metrics += shipped(out, "metrics.csv", arm, seed)
+                    log += shipped(out, "runs.csv", arm, seed)
                     continue
                 arm_evals, arm_metrics = read_csv(run / "eval.csv"), read_csv(run / "metrics.csv")
                 log += [json.loads(line) for line in (run / "sweep_run.json").read_text().splitlines()]

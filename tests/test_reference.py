@@ -64,3 +64,57 @@ def test_the_shipped_model_is_a_run_folder_that_minisagan_sample_reads(tmp_path)
     assert config["steps"] == 8000 and config["attention"] == 16 and config["seed"] == 0
     last = reference.load("model", "eval.csv")[-1]
     assert last["step"] == 8000 and last["consistency"] > 0.9  # it learned the twins
+
+
+def test_the_chapter_8_claims_hold_in_the_shipped_table1():
+    """Chapter 8 claims only differences that hold in every seed: check each one against the data."""
+    evals = reference.load("table1", "eval.csv")
+    final = {key: reference.final(evals, key) for key in ("consistency", "class_accuracy", "fid_shapes")}
+    arms = ("none", "attn8", "attn16", "res8", "res16")
+    assert all(sorted(final["consistency"][arm]) == [0, 1, 2] for arm in arms)
+    assert {r["step"] for r in evals if r["step"] == max(r["step"] for r in evals)} == {3000}
+
+    def beats(key, a, b):  # a's worst seed above b's best
+        return min(final[key][a].values()) > max(final[key][b].values())
+
+    assert beats("consistency", "attn16", "none")
+    assert not any(beats("consistency", arm, "none") for arm in ("attn8", "res8", "res16"))
+    assert all(beats("class_accuracy", arm, "none") for arm in ("attn8", "attn16", "res8"))
+    assert not beats("class_accuracy", "res16", "none")
+    fids = [sorted(final["fid_shapes"][arm].values()) for arm in arms]
+    assert all(a[0] <= b[-1] and b[0] <= a[-1] for a in fids for b in fids)  # FID separates no two arms
+
+
+def _sweep_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_reference.py"
+    spec = importlib.util.spec_from_file_location("sweep_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gathering_keeps_shipped_runs_whose_folders_are_gone(tmp_path, monkeypatch):
+    """Run folders do not outlive a machine: gathering today's runs must not drop yesterday's rows."""
+    sweep = _sweep_module()
+    monkeypatch.setattr(sweep, "REFERENCE", tmp_path / "reference")
+    out = tmp_path / "reference" / "stabilization"
+    reference.write_rows(out / "eval.csv", [{"arm": "sn_d", "seed": 0, "step": 2000, "fid_shapes": 50.0}])
+    reference.write_rows(out / "metrics.csv", [{"arm": "sn_d", "seed": 0, "step": 2000, "loss_d": 1.5}])
+    reference.write_rows(out / "runs.csv", [{"study": "stabilization", "arm": "sn_d", "seed": 0, "command": "old"}])
+    run = tmp_path / "runs" / "stabilization" / "sn_gd_s1"  # today's finished run
+    (run / "samples").mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"x")
+    (run / "samples" / "latest.png").write_bytes(b"png")
+    reference.write_rows(run / "eval.csv", [{"step": 2000, "fid_shapes": 40.0, "config": "{}"}])
+    reference.write_rows(run / "metrics.csv", [{"step": 2000, "loss_d": 1.2, "gamma_G.blocks.2": 0.1}])
+    (run / "sweep_run.json").write_text(json.dumps({"study": "stabilization", "arm": "sn_gd", "seed": 1,
+                                                    "command": "new"}) + "\n")
+    sweep.collect("stabilization", tmp_path / "runs")
+    evals = reference.read_rows(out / "eval.csv")
+    assert [(r["arm"], r["seed"], r["fid_shapes"]) for r in evals] == [("sn_d", 0, 50.0), ("sn_gd", 1, 40.0)]
+    assert [r["command"] for r in reference.read_rows(out / "runs.csv")] == ["old", "new"]
+    assert [r["arm"] for r in reference.read_rows(out / "metrics.csv")] == ["sn_d", "sn_gd"]
+    assert (out / "sn_gd_s1.png").read_bytes() == b"png"
