@@ -4,7 +4,12 @@ missing or damaged.
 A file is first written to a temporary file beside the target (a unique name, so two writers never
 share one), flushed to disk, then renamed over the target (`os.replace` is atomic on POSIX and
 Windows). A crash mid-write leaves the previous file intact; a failed write (a full disk) removes its
-temporary file.
+temporary file. The file gets the permissions the process's umask gives any new file (a group on a
+shared file system can read a run), not the owner-only mode of a temporary file.
+
+Random-number states go into a checkpoint as bytes (`rng_bytes`), not tensors: ``torch.load`` with a
+``map_location`` moves every tensor (``"cuda"`` puts a CPU generator's state on the GPU, which
+``set_state`` refuses), but leaves bytes alone. `rng_tensor` reads both (older checkpoints hold tensors).
 """
 
 import os
@@ -19,12 +24,20 @@ from .errors import CheckpointError
 FORMAT_VERSION = 1
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file under the process's umask (0o644 under umask 022)."""
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomically(path: str | Path, write: Callable) -> Path:
     """Call ``write(handle)`` on a binary temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(descriptor, new_file_mode())  # mkstemp's 0600 would hide the run from the user's group
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()
@@ -61,3 +74,17 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{str(path)!r} is not a minisagan checkpoint (format version {FORMAT_VERSION})")
     return state
+
+
+def rng_bytes(state: torch.Tensor) -> bytes:
+    """A generator's state (a CPU or CUDA uint8 tensor) as bytes, which no ``map_location`` moves."""
+    return state.detach().cpu().numpy().tobytes()
+
+
+def rng_tensor(saved) -> torch.Tensor:
+    """The CPU uint8 tensor that ``Generator.set_state``, ``torch.set_rng_state`` and
+    ``torch.cuda.set_rng_state`` take, from `rng_bytes`'s bytes or an older checkpoint's tensor
+    (wherever ``torch.load`` put it)."""
+    if isinstance(saved, (bytes, bytearray)):
+        return torch.frombuffer(bytearray(saved), dtype=torch.uint8)
+    return saved.detach().to("cpu", torch.uint8)

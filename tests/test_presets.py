@@ -2,7 +2,6 @@
 protocol a run writes."""
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
@@ -18,7 +17,7 @@ PRESET_DIR = Path(run_package.__file__).parent / "presets"
 
 
 def test_imagenet128_is_the_papers_experiment():
-    config = TrainConfig.for_profile(preset="imagenet128")
+    config = TrainConfig.for_profile("gpu", preset="imagenet128", data="shapes")
     paper = dict(profile="gpu", resolution=128, width=64, z_dim=128, batch_size=256, steps=1_000_000, lr_g=1e-4,
                  lr_d=4e-4, betas=(0.0, 0.9), n_dis=1, conditional=True, attention=64, sn_g=True, sn_d=True,
                  ema_decay=0.0, amp="bf16", compile=True)
@@ -30,7 +29,7 @@ def test_a_preset_lies_between_the_profile_and_the_flags():
     config = TrainConfig.for_profile("smoke", preset="paper", lr_d=2e-4)
     assert (config.profile, config.lr_g, config.lr_d, config.ema_decay) == ("smoke", 1e-4, 2e-4, 0.0)
     assert config.steps == PRESETS["smoke"]["steps"]  # sizes stay the profile's
-    assert TrainConfig.for_profile("smoke", preset="imagenet128").profile == "smoke"  # the profile asked for wins
+    assert TrainConfig.for_profile("smoke", preset="imagenet128", data="shapes").profile == "smoke"
 
 
 def test_every_shipped_preset_names_only_config_keys():
@@ -59,17 +58,14 @@ def test_kept_checkpoints_every_k_steps(tmp_path):
         TrainConfig.for_profile("smoke", checkpoint_every=2, keep_every=3)
 
 
-def test_the_protocol_and_the_cache_of_a_store(tmp_path):
+def test_the_protocol_of_a_store(tmp_path):
     (tmp_path / "store").mkdir()
-    (tmp_path / "store" / "manifest.json").write_text("{}")
+    (tmp_path / "store" / "manifest.json").write_text(json.dumps({"sha256": "0" * 64}))
     config = TrainConfig.for_profile("smoke", data=str(tmp_path / "store"), eval_samples=5000, seed=3,
                                      inception_weights="w.pth")
-    folder, name = real_cache(config)
-    assert folder == tmp_path / "store" / "fidelity-cache" and name == "minisagan-real-n5000-seed3"
-    assert real_cache(TrainConfig.for_profile("smoke")) is None
+    assert real_cache(TrainConfig.for_profile("smoke")) is None  # the built-in data: nothing to cache
     text = json.dumps(protocol(config, 1_281_167))
     assert "5000 real images drawn (seed 3)" in text and "1281167 images" in text and "w.pth" in text
-    assert os.fspath(folder).endswith("fidelity-cache")
 
 
 def test_the_real_images_features_are_computed_once_and_read_back(tmp_path):

@@ -126,7 +126,7 @@ def reference_run(tmp_path_factory):
 
 def test_run_folder_holds_every_artefact(reference_run):
     config = tiny(reference_run)
-    assert json.loads((reference_run / "config.json").read_text()) == config.to_dict()
+    assert json.loads((reference_run / "config.json").read_text()) == {**config.to_dict(), "world_size": 1}
     log = read_log(reference_run / "metrics.csv")
     # one gamma column per attention block: G's block after its 16x16 stage, D's after its first block
     assert list(log) == STEP_COLUMNS + ["gamma_G.blocks.2", "gamma_D.blocks.1", "images_per_s"]

@@ -10,6 +10,7 @@ input, 1: the system, 130: interrupted); ``--debug`` shows the traceback instead
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import fields
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--inception-weights", default=None,
                           help="the Inception weights file: adds the paper's FID, KID and IS")
     evaluate.add_argument("--raw", action="store_true", help="measure G itself, not its moving average")
+    evaluate.add_argument("--device", default="auto",
+                          help="where to sample and measure: 'auto' (default: a CUDA GPU in the gpu profile when "
+                               "there is one, else the CPU, as for training), 'cpu', 'cuda' or 'cuda:N'. On a GPU "
+                               "the samples and the Inception features are computed in batches of 256")
     evaluate.add_argument("--seed", type=int, default=None,
                           help="seed of the samples' noise (default: the run's seed, as in eval.csv); another "
                                "seed measures how much the figures move between two evaluations")
@@ -150,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"minisagan: {message}", file=sys.stderr)
         return code
-    print(f"minisagan: wrote {written}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: one line, not one per process
+        print(f"minisagan: wrote {written}")
     return 0
 
 
@@ -239,7 +245,11 @@ def _evaluate(args) -> Path:
     out = _checked_out(args.out or path.parent / default)
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n: the number of images must be at least 1 (got {args.n})")
-    G, config, num_classes = load_generator(path, average=not args.raw)
+    from ..profiles import active_profile
+    from .distributed import resolve_device
+
+    device = resolve_device(args.device, active_profile())  # a bad name or a missing GPU: one line, now
+    G, config, num_classes = load_generator(path, device=str(device), average=not args.raw)
     changes = {"eval_samples": args.n} if args.n is not None else {}
     if args.inception_weights:
         from ..metrics import inception_weights
@@ -251,24 +261,30 @@ def _evaluate(args) -> Path:
     if not shapes and not config.inception_weights:
         raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
                           "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")
+    if config.inception_weights:
+        from .evaluation import CACHE_ENV, real_cache, writable_folder
+
+        cache = real_cache(config)
+        if cache is not None:
+            writable_folder(cache[0], CACHE_ENV)
     needed = images_needed(shapes, bool(config.inception_weights))
     if config.eval_samples < needed:
         raise ConfigError(f"--n: these metrics need at least {needed} images per set (FID's feature dimension), "
                           f"got {config.eval_samples}")
-    return _measure(G, config, num_classes, path, out, config.seed if args.seed is None else args.seed)
+    return _measure(G, config, num_classes, path, out, config.seed if args.seed is None else args.seed, device)
 
 
-def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path, seed: int) -> Path:
-    import torch
-
-    from .evaluation import evaluate
+def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path, seed: int, device) -> Path:
+    from .evaluation import evaluate, real_cache
     from .stream import evaluation_images, make_dataset
 
     dataset, _ = make_dataset(config.data, config.resolution, config.data_size, config.seed)
     real = evaluation_images(config.data, dataset, config.eval_samples, config.resolution, config.seed)
+    # the real images' Inception features: the run's own cache (the same n and seed), computed once
     results = evaluate(G, real, n=config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
                        seed=seed, shapes=config.data == "shapes", inception_weights=config.inception_weights,
-                       device=torch.device("cpu"), progress=True)
+                       device=device, progress=True,
+                       real_cache=real_cache(config) if config.inception_weights else None)
     for key, value in results.items():
         print(f"{key:>14}: {value:.4f}")
     report = {key: value if math.isfinite(value) else None for key, value in results.items()}  # JSON has no NaN

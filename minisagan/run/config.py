@@ -96,6 +96,8 @@ class TrainConfig:
         for key in ("conditional", "official_attention", "sn_g", "sn_d", "compile", "sync_bn"):
             if not isinstance(getattr(self, key), bool):
                 fail(key, "must be true or false")
+        if not self.data.strip():
+            fail("data", "must be 'shapes' (the built-in data) or the path of an image folder or a prepared store")
         if self.profile not in PROFILES:
             fail("profile", f"must be one of {', '.join(PROFILES)}")
         if self.model not in MODELS:
@@ -166,6 +168,10 @@ class TrainConfig:
         recipe.pop("profile", None)  # the profile asked for wins over the preset's
         if profile not in PROFILES:
             raise ConfigError(f"config key 'profile': must be one of {', '.join(PROFILES)} (got {profile!r})")
+        if recipe.get("data") == "" and not overrides.get("data"):  # a preset that leaves the data to the user
+            raise ConfigError(f"config key 'data': the {preset} preset trains on data you prepare (Chapter 7): give "
+                              f"--data STORE, a folder written by `minisagan prepare`, or --data shapes to train "
+                              "it on the built-in shapes")
         return cls.from_dict({**PRESETS[profile], "profile": profile, **recipe, **overrides})
 
     @classmethod
@@ -186,6 +192,7 @@ class TrainConfig:
             raise ConfigError(f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {err}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a table of key = value pairs")
+        values = {key: value for key, value in values.items() if key not in RECORDED}  # a run's config.json
         values = {**values, **overrides}
         return cls.for_profile(values.pop("profile", None), preset=preset, **values)
 
@@ -201,6 +208,8 @@ class TrainConfig:
 # What may change when a run resumes: nothing that shapes the networks, the data or the noise.
 RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every", "keep_every", "eval_every",
              "eval_samples", "device", "num_workers", "inception_weights")
+# What a run's config.json records beside its settings; a config file may hold it and it is ignored.
+RECORDED = ("world_size",)
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
 
 

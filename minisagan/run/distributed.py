@@ -75,6 +75,11 @@ def resolve_device(name: str, profile: str) -> torch.device:
     """The config's device: "auto" is the profile's (a CUDA GPU in the gpu profile, else the CPU)."""
     if name == "auto":
         return device_for(profile)
+    if not (name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise ConfigError(f"config key 'device': must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {name!r})")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"config key 'device' is {name!r} but this machine has no CUDA GPU; use 'auto' or 'cpu'")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"config key 'device' is {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+                          "GPU(s), numbered from 0")
     return torch.device(name)

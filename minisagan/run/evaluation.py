@@ -8,7 +8,9 @@ the hues the objects cover and, for a conditional generator, its class accuracy 
 class); with a file of Inception weights, the paper's FID, KID and IS as well.
 """
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from torch import nn
 
 from ..data import SHAPE_NAMES, consistency
 from ..data.store import is_store
+from ..errors import ConfigError
 from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
 
 
@@ -51,12 +54,44 @@ def images_needed(shapes: bool, inception: bool) -> int:
     return 128 if shapes else 2
 
 
+CACHE_ENV = "MINISAGAN_CACHE"
+
+
+def cache_folder() -> Path:
+    """Where minisagan keeps what it computes once for many runs: ``$MINISAGAN_CACHE``, else
+    ``$XDG_CACHE_HOME/minisagan``, else ``~/.cache/minisagan``. Never the data's folder, which may be
+    read-only and may be rebuilt at the same path."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "minisagan"
+
+
 def real_cache(config) -> tuple[Path, str] | None:
-    """Where the real images' Inception features are kept once computed: beside a prepared store
-    (``STORE/fidelity-cache``), named by the number of images and the seed that picks them."""
+    """Where the real images' Inception features of a prepared store are kept once computed
+    (`cache_folder`/fidelity), named by the store's checksum (its manifest's sha256 of the images),
+    the number of images and the seed that picks them: a store rebuilt at the same path with other
+    images has another name. None for the built-in data and image folders (no checksum to key by)."""
     if not is_store(config.data):
         return None
-    return Path(config.data).expanduser() / "fidelity-cache", f"minisagan-real-n{config.eval_samples}-seed{config.seed}"
+    manifest = json.loads((Path(config.data).expanduser() / "manifest.json").read_text())
+    checksum = str(manifest.get("sha256", ""))[:16]
+    if not checksum:
+        raise ConfigError(f"config key 'data': the store {config.data} has no checksum in its manifest.json; "
+                          "prepare it again with this version")
+    return cache_folder() / "fidelity", f"minisagan-real-{checksum}-n{config.eval_samples}-seed{config.seed}"
+
+
+def writable_folder(folder: Path, env: str) -> Path:
+    """``folder``, created if need be, or a one-line error naming it and ``env``, which moves it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"the cache folder {str(folder)!r} is not writable ({err.strerror or err}); set {env} "
+                          "to a folder this process may write") from None
+    return folder
 
 
 def protocol(config, num_images: int) -> dict:
@@ -77,15 +112,22 @@ def protocol(config, num_images: int) -> dict:
 
 def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classes: int, seed: int,
              shapes: bool, inception_weights: str = "", device: torch.device,
-             progress: bool = False, real_cache: tuple[Path, str] | None = None) -> dict[str, float]:
+             progress: bool = False, real_cache: tuple[Path, str] | None = None,
+             batch_size: int | None = None) -> dict[str, float]:
     """Metrics of ``n`` samples of G (classes balanced, noise from ``seed + 3``) against ``real``
-    (uint8 [n, 3, R, R]). ``shapes``: the run trains on the built-in data, so the shape-feature
-    metrics and consistency apply. ``real_cache``: where torch-fidelity keeps the real images'
-    Inception features between evaluations. Returns {column: value} for the columns of `EVAL_METRICS`."""
-    fake = sample_images(G, n, z_dim=z_dim, num_classes=num_classes, seed=seed + 3, device=device, progress=progress)
+    (uint8 [n, 3, R, R]), sampled and measured on ``device`` in batches of ``batch_size`` (default:
+    256 on a GPU, 64 on the CPU). ``shapes``: the run trains on the built-in data, so the
+    shape-feature metrics and consistency apply. ``real_cache``: where torch-fidelity keeps the real
+    images' Inception features between evaluations. Returns {column: value} for the columns of
+    `EVAL_METRICS`."""
+    device = torch.device(device)
+    batch_size = batch_size or (256 if device.type == "cuda" else 64)
+    fake = sample_images(G, n, z_dim=z_dim, num_classes=num_classes, seed=seed + 3, device=device, progress=progress,
+                         batch_size=batch_size)
     results = {}
     if shapes:
-        domain = fidelity_metrics(fake, real, features="shapes", device=device, seed=seed, isc_splits=1, fid=n >= 128)
+        domain = fidelity_metrics(fake, real, features="shapes", device=device, seed=seed, isc_splits=1, fid=n >= 128,
+                                  batch_size=batch_size)
         results.update(fid_shapes=domain.get("FID", math.nan), kid_shapes=domain["KID"], is_shapes=domain["IS"],
                        consistency=consistency(fake).score)
         if num_classes:  # the classes asked for: sample_images draws i mod num_classes
@@ -95,7 +137,7 @@ def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classe
         results["hues"] = float(hues_present(fake))
     if inception_weights:
         paper = fidelity_metrics(fake, real, features="inception", weights=inception_weights, device=device,
-                                 seed=seed, fid=n >= 2048, real_cache=real_cache)
+                                 seed=seed, fid=n >= 2048, real_cache=real_cache, batch_size=batch_size)
         results.update(fid_inception=paper.get("FID", math.nan), kid_inception=paper["KID"],
                        is_inception=paper["IS"])
     return results

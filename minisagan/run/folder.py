@@ -12,11 +12,12 @@ import fcntl
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 LOCK_NAME = ".lock"
 RUN_FILES = ("config.json", "metrics.csv", "eval.csv", "changes.csv", "curves.png", "checkpoint.pt", "samples",
-             "attention")
+             "attention", "checkpoints", "protocol.json", "evaluation.json")
 
 
 class RunFolderBusy(RuntimeError):
@@ -41,6 +42,12 @@ class RunLock:
             handle.close()
             raise RunFolderBusy(f"{str(self.path.parent)!r} is in use by {holder}: wait for that run to end, "
                                 "or pick another run_dir") from None
+        except OSError as err:  # some network file systems have no locks (ENOLCK, EOPNOTSUPP)
+            handle.close()
+            print(f"minisagan: warning: the file system of {str(self.path.parent)!r} does not support locks "
+                  f"({err.strerror or err}): nothing stops a second train or resume of this folder, so start "
+                  "only one", file=sys.stderr)
+            return self
         handle.seek(0)
         handle.truncate()
         started = datetime.datetime.now().isoformat(timespec="seconds")

@@ -77,22 +77,26 @@ def _loop(run: Run, progress: bool) -> None:
                desc=f"train {run.run_dir.name}", unit="step")
     batches = run.batches()
     images_since, seconds_at_log = 0, run.seconds
+    mark = time.perf_counter()  # the clock counts training only; the GPU is synchronized only when read
     try:
         while run.step < config.steps:
-            start = time.perf_counter()
             if run.compiled and not run.compile_checked:
                 stats, batches = _first_compiled_iteration(run, batches)
             else:
                 stats = run.iteration(batches)
             run.step += 1
-            if run.device.type == "cuda":
-                torch.cuda.synchronize(run.device)
-            run.seconds += time.perf_counter() - start
             images_since += config.batch_size
             bar.update(1)
             last = run.step == config.steps
             log_now = run.step % config.log_every == 0 or last
             save_now = run.step % config.checkpoint_every == 0 or last
+            sample_now = main and (run.step % config.sample_every == 0 or last)
+            eval_now = main and config.eval_every and (run.step % config.eval_every == 0 or last)
+            if not (log_now or save_now or sample_now or eval_now):
+                continue  # no host-device synchronization between logged steps
+            if run.device.type == "cuda":
+                torch.cuda.synchronize(run.device)  # the queued steps belong to the training time
+            run.seconds += time.perf_counter() - mark
             if log_now or save_now:
                 gammas = {f"gamma_{net}.{name}": g for net, model in (("G", run.G), ("D", run.D))
                           for name, g in attention_gammas(model).items()}
@@ -114,15 +118,16 @@ def _loop(run: Run, progress: bool) -> None:
                     bar.set_postfix(loss_d=f"{values['loss_d']:.3f}", loss_g=f"{values['loss_g']:.3f}",
                                     img_s=f"{rate:.0f}")
                     images_since, seconds_at_log = 0, run.seconds
-            if main and (run.step % config.sample_every == 0 or last):
+            if sample_now:
                 run.save_samples()
-            if main and config.eval_every and (run.step % config.eval_every == 0 or last):
+            if eval_now:
                 results = run.evaluate()
                 if results:
                     bar.write(f"step {run.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()
                                                                if not k.startswith("accuracy_")))
             if save_now:
                 run.save()
+            mark = time.perf_counter()
     finally:
         bar.close()
     if main:

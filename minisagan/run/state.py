@@ -20,14 +20,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, save_checkpoint, write_text_atomically
+from ..checkpoint import load_checkpoint, rng_bytes, rng_tensor, save_checkpoint, write_text_atomically
 from ..data.store import to_model_input
 from ..errors import CheckpointError, ConfigError
 from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
 from .config import TrainConfig
 from .distributed import Processes
-from .evaluation import EVAL_COLUMNS, evaluate, protocol, real_cache
+from .evaluation import CACHE_ENV, EVAL_COLUMNS, evaluate, protocol, real_cache, writable_folder
 from .figures import save_samples
 from .folder import prepare_fresh
 from .logs import CsvLog, step_columns
@@ -53,6 +53,9 @@ class Run:
                               f"{processes.world_size} processes")
         if config.inception_weights:
             inception_weights(config.inception_weights)  # a missing file fails now, not after hours
+            cache = real_cache(config)
+            if cache is not None and processes.is_main:  # an unwritable cache folder likewise
+                writable_folder(cache[0], CACHE_ENV)
         local_batch = config.batch_size // processes.world_size
         self.part = slice(processes.rank * local_batch, (processes.rank + 1) * local_batch)
         self.dataset, data_classes = make_dataset(config.data, config.resolution, config.data_size, config.seed)
@@ -86,19 +89,22 @@ class Run:
             if main:
                 prepare_fresh(self.run_dir, overwrite)
         else:
-            state = load_checkpoint(self.ckpt_path, map_location=self.device)
+            # onto the CPU, whatever the run's device: load_state_dict copies weights and optimizer
+            # state to where the networks are, and the random states must stay CPU bytes
+            state = load_checkpoint(self.ckpt_path, map_location="cpu")
             self._check_resumable(state)
             self.restore(state)
             for optimizer, lr in ((self.opt_G, config.lr_g), (self.opt_D, config.lr_d)):
                 for group in optimizer.param_groups:  # the checkpoint's rate, unless resume changed it
                     group["lr"] = lr
             if main:
-                self._record_changes(state["config"])
+                self._record_changes(state["config"], state.get("world_size", 1))
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for log in (self.metrics, self.evals):
                 log.truncate(self.step) if resume else log.start()
-            write_text_atomically(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+            record = {**config.to_dict(), "world_size": self.processes.world_size}  # not a setting: a record
+            write_text_atomically(self.run_dir / "config.json", json.dumps(record, indent=2) + "\n")
             if config.inception_weights and config.eval_every:
                 write_text_atomically(self.run_dir / "protocol.json",
                                       json.dumps(protocol(config, len(self.dataset)), indent=2) + "\n")
@@ -118,9 +124,13 @@ class Run:
                               f"already; to train further, resume with --steps above {state['step']} "
                               f"(got {self.config.steps})")
 
-    def _record_changes(self, before: dict) -> None:
-        """changes.csv: one row per setting that differs from the checkpoint's configuration."""
-        after = self.config.to_dict()
+    def _record_changes(self, before: dict, world_size_before: int) -> None:
+        """changes.csv: one row per setting that differs from the checkpoint's configuration, and one
+        when the run resumes with another number of processes (the global batch, its data and its
+        noise stay the same; only what each process computes on its own part changes: the batch
+        statistics of G's batch norm where they are not synchronized, and the rounding of sums)."""
+        after = {**self.config.to_dict(), "world_size": self.processes.world_size}
+        before = {**before, "world_size": world_size_before}
         rows = [{"step": self.step, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "key": key, "old": before.get(key),
                  "new": after[key]} for key in after if key != "run_dir" and before.get(key) != after[key]]
         if rows:
@@ -140,6 +150,11 @@ class Run:
         """G_train / D_train take gradients (DDP-wrapped under torchrun); G_fwd / D_fwd are the
         plain modules, for the other network's step: a network whose weights a step does not update
         needs no gradient all-reduce."""
+        if compiled and self.device.type == "cuda":
+            # channels_last, the layout the compiled convolutions are fastest in, before any DDP wrap:
+            # DDP's gradient buckets take the parameters' strides when it is built
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
         G_train, D_train = self.G, self.D
         if self.processes.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -153,9 +168,6 @@ class Run:
                 D_train = nn.parallel.DistributedDataParallel(self.D, device_ids=ids, broadcast_buffers=False)
         G_fwd, D_fwd = self.G, self.D
         if compiled:
-            if self.device.type == "cuda":  # channels_last: the layout the compiled convolutions are fastest in
-                self.G.to(memory_format=torch.channels_last)
-                self.D.to(memory_format=torch.channels_last)
             if self.processes.distributed:
                 # compiling DDP-wrapped modules with parametrizations (spectral norm) has failed in
                 # dynamo's DDP optimizer (PyTorch issue 113415); without it, one graph per network
@@ -205,8 +217,11 @@ class Run:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
-            "noise_rng": self.noise.get_state(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            # the random states as bytes (`minisagan.checkpoint.rng_bytes`); the CUDA state is this
+            # process's GPU's only, so that a run resumes where fewer (or more) GPUs are visible
+            "noise_rng": rng_bytes(self.noise.get_state()), "torch_rng": rng_bytes(torch.get_rng_state()),
+            "cuda_rng": rng_bytes(torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else None,
+            "world_size": self.processes.world_size,
         }
 
     def restore(self, state: dict) -> None:
@@ -222,10 +237,14 @@ class Run:
             if state.get("ema") is None:
                 raise ConfigError("config key 'ema_decay': the checkpoint has no average of G to resume")
             self.ema.load_state_dict(state["ema"])
-        self.noise.set_state(state["noise_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.noise.set_state(rng_tensor(state["noise_rng"]))
+        torch.set_rng_state(rng_tensor(state["torch_rng"]))
+        cuda_rng = state.get("cuda_rng")
+        if isinstance(cuda_rng, (list, tuple)):  # older checkpoints: the state of every GPU process 0 saw
+            index = self.device.index or 0
+            cuda_rng = cuda_rng[index] if index < len(cuda_rng) else None
+        if cuda_rng is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng_tensor(cuda_rng), self.device)
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.seconds = state.get("seconds", 0.0)
 
