@@ -31,11 +31,14 @@ def fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor)
     SAGAN does not divide s by sqrt(d) as transformers do, hence scale=1. PyTorch's fused CPU kernel
     runs only for equal, contiguous widths of query, key and value; otherwise it silently falls back
     to the N x N path. Zero channels appended to query and key leave every q . k unchanged.
+    The fast CUDA kernels (flash, memory-efficient) take 4-D [B, heads, N, width] inputs, so the
+    sequences go in as one head; 3-D inputs may send CUDA to the N x N path as well.
     """
     width = max(query.shape[-1], value.shape[-1])
-    pad = lambda t: F.pad(t, (0, width - t.shape[-1])).contiguous()  # [B, *, d] -> [B, *, width]
-    o = F.scaled_dot_product_attention(pad(query), pad(key), pad(value), scale=1.0)  # [B, N, width]
-    return o[..., : value.shape[-1]]  # [B, N, c]
+    # [B, *, d] -> [B, 1, *, width]: zero channels up to width, then a head axis of size 1
+    pad = lambda t: F.pad(t, (0, width - t.shape[-1])).contiguous().unsqueeze(1)
+    o = F.scaled_dot_product_attention(pad(query), pad(key), pad(value), scale=1.0)  # [B, 1, N, width]
+    return o.squeeze(1)[..., : value.shape[-1]]  # [B, N, c]
 
 
 # --- book/03_self_attention.md, section: The block

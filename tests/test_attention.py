@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+import minisagan.attention as attention_module
 from minisagan.attention import SelfAttention, attention_maps, fused_attention, naive_attention
 from minisagan.spectral_norm import SNConv2d
 
@@ -224,6 +225,27 @@ def test_fused_path_runs_a_fused_kernel(variant):
     x = features(2, 64, 8, 8, dtype=torch.float32).requires_grad_()
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # the only fused kernel on CPU; torch raises if unusable
         block(x).square().sum().backward()
+
+
+def test_fused_path_hands_sdpa_one_head_of_4d_inputs(monkeypatch):
+    """CUDA's flash and memory-efficient kernels take [B, heads, N, width]; 3-D inputs may fall back
+    to the math kernel and its N x M matrix. One head, every tensor of the padded width."""
+    calls = []
+
+    def recording_sdpa(query, key, value, **kwargs):
+        calls.append((tuple(query.shape), tuple(key.shape), tuple(value.shape), kwargs.get("scale")))
+        return sdpa(query, key, value, **kwargs)
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", recording_sdpa)
+    query, key, value = features(2, 12, 8, seed=2), features(2, 3, 8, seed=3), features(2, 3, 32, seed=4)
+    o = fused_attention(query, key, value)
+    assert calls == [((2, 1, 12, 32), (2, 1, 3, 32), (2, 1, 3, 32), 1.0)]
+    torch.testing.assert_close(o, naive_attention(query, key, value)[0], rtol=0, atol=FLOAT64_ATOL)
+    calls.clear()
+    with torch.no_grad():
+        make_block(64, official=True)(features(2, 64, 6, 4))  # M = 6 pooled positions, values C/2 = 32
+    assert calls == [((2, 1, 24, 32), (2, 1, 6, 32), (2, 1, 6, 32), 1.0)]
 
 
 # --- attention maps ---------------------------------------------------------------------------------
