@@ -146,6 +146,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="GPU section: batch size")
     parser.add_argument("--rounds", type=int, default=3, help="GPU section: timed rounds (5 iterations each)")
     parser.add_argument("--out", help="GPU section: write the results as JSON to this file")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="GPU section: bf16 in eager mode in place of bf16 + compile (benchmarks/gpu_check.py "
+                             "takes the compiled rate from the trainer itself and spares a second compilation)")
     parser.add_argument("--dry-run", action="store_true",
                         help="the GPU section's code at tiny sizes on any device, seconds on a CPU (no CPU section)")
     args = parser.parse_args()
@@ -155,9 +158,10 @@ def main() -> None:
         cpu_section(args.quick)
     if args.dry_run:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        gpu_section(device, [feats[0] // 4], batch=4, rounds=1, out=args.out, dry_run=True)
+        gpu_section(device, [feats[0] // 4], batch=4, rounds=1, out=args.out, dry_run=True,
+                    compiled=not args.no_compile)
     elif torch.cuda.is_available():
-        gpu_section(torch.device("cuda"), feats, args.batch, args.rounds, args.out)
+        gpu_section(torch.device("cuda"), feats, args.batch, args.rounds, args.out, compiled=not args.no_compile)
     else:
         print("GPU: no CUDA GPU on this machine; the 128x128 section (batch 256, bf16 + compile against eager "
               "fp32, peak memory, hours to 1M steps) runs where there is one")
@@ -172,7 +176,7 @@ def cpu_section(quick: bool) -> None:
 
 
 def gpu_section(device: torch.device, feats: list[int], batch: int, rounds: int, out: str | None = None,
-                dry_run: bool = False) -> None:
+                dry_run: bool = False, compiled: bool = True) -> None:
     """The paper's model at each attention resolution in feats (dry run: a 32x32 one, width 8)."""
     resolution, width, per_round, warmup = (32, 8, 1, 1) if dry_run else (128, 64, 5, 3)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
@@ -181,7 +185,8 @@ def gpu_section(device: torch.device, feats: list[int], batch: int, rounds: int,
                     warmup_iterations=warmup, tf32_defaults=dict(matmul=torch.backends.cuda.matmul.allow_tf32,
                                                                  cudnn=torch.backends.cudnn.allow_tf32),
                     configurations=[])
-    modes = {k: MODES[k] for k in GPU_MODES}
+    names = GPU_MODES if compiled else tuple("bf16" if k == "bf16 + compile" else k for k in GPU_MODES)
+    modes = {k: MODES[k] for k in names}
     for feat in feats:
         print(f"\nGPU section{' (dry run)' if dry_run else ''} on {name}: {resolution}x{resolution}, ch {width}, "
               f"batch {batch}, 1000 classes, attention at {feat}", flush=True)
