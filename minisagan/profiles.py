@@ -3,6 +3,8 @@
 - ``smoke``: CI and quick checks; seconds per chapter, every key cell still runs.
 - ``cpu``: a laptop; a chapter in a few minutes, big enough to show the chapter's effect.
 - ``gpu``: the paper's scale.
+- ``gpu-smoke``: smoke's sizes on the gpu profile's code path (a CUDA GPU, bf16 autocast,
+  ``torch.compile``): a GPU lease checks that every chapter runs there, in seconds each.
 
 `PROFILES` is the one record of what a profile implies: the default run's sizes and switches (which
 `minisagan.run.config.TrainConfig` takes as its presets) and the size of each chapter's experiment,
@@ -10,13 +12,13 @@ read by name (``sizes().chapter_width``, ``sizes().sn_study_steps``).
 
 The profile in force is ``$MINISAGAN_PROFILE`` when set, else ``gpu`` when PyTorch sees a CUDA GPU,
 else ``cpu``. One rule picks the device, for the chapters and for ``minisagan train`` alike: a CUDA
-GPU in the gpu profile when there is one, the CPU in every other case (`device_for`).
+GPU in the gpu and gpu-smoke profiles when there is one, the CPU in every other case (`device_for`).
 """
 
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -62,13 +64,16 @@ class Profile:
     imagenet_steps: int
 
 
+# CI and quick checks (named here: gpu-smoke copies its sizes)
+SMOKE = Profile(
+    "smoke", steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10, eval_every=10,
+    eval_samples=200, lr_g=1e-4, lr_d=4e-4, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
+    chapter_width=8, data_batches=10, toy_steps=20, sn_study_steps=12, attention_sizes=(8, 16), timing_repeats=2,
+    metric_samples=300, metric_sample_sizes=(150, 300), study_steps=4, study_eval_every=4,
+    study_eval_samples=130, jpeg_per_class=2, imagenet_width=8, imagenet_batch=4, imagenet_steps=2)
+
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(
-        "smoke", steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10, eval_every=10,
-        eval_samples=200, lr_g=1e-4, lr_d=4e-4, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
-        chapter_width=8, data_batches=10, toy_steps=20, sn_study_steps=12, attention_sizes=(8, 16), timing_repeats=2,
-        metric_samples=300, metric_sample_sizes=(150, 300), study_steps=4, study_eval_every=4,
-        study_eval_samples=130, jpeg_per_class=2, imagenet_width=8, imagenet_batch=4, imagenet_steps=2),
+    "smoke": SMOKE,
     # The default run departs from the paper's recipe to learn within 20 minutes on 2 cores (Chapter 6,
     # benchmarks/sweep_cpu_recipe.py): width 16 (0.14 s per step), G at D's rate, an average of G.
     "cpu": Profile(
@@ -85,7 +90,11 @@ PROFILES: dict[str, Profile] = {
         attention_sizes=(8, 16, 32, 64, 128), timing_repeats=20, metric_samples=10_000,
         metric_sample_sizes=(500, 1_000, 2_000, 5_000, 10_000), study_steps=20_000, study_eval_every=2_000,
         study_eval_samples=5_000, jpeg_per_class=60, imagenet_width=64, imagenet_batch=64, imagenet_steps=300),
+    # smoke's sizes, the gpu profile's switches: what only a GPU exercises (bf16 autocast, compiling), quickly
+    "gpu-smoke": replace(SMOKE, name="gpu-smoke", amp="bf16", compile=True),
 }
+# The profiles that run on a CUDA GPU when PyTorch sees one (`device_for`)
+GPU_PROFILES = ("gpu", "gpu-smoke")
 
 
 def active_profile() -> str:
@@ -107,9 +116,9 @@ def sizes(profile: str | None = None) -> Profile:
 
 
 def device_for(profile: str | None = None) -> torch.device:
-    """The one device rule: a CUDA GPU in the gpu profile when there is one, the CPU otherwise."""
+    """The one device rule: a CUDA GPU in the gpu and gpu-smoke profiles when there is one, the CPU otherwise."""
     profile = sizes(profile).name
-    return torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if profile in GPU_PROFILES and torch.cuda.is_available() else "cpu")
 
 
 def format_seconds(seconds: float) -> str:
