@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)"
 } 2>&1 | tee "$OUT/bench_training_gpu.txt"
-timeout 200 python3 benchmarks/bench_training.py --gpu-only 2>&1 | tee -a "$OUT/bench_training_gpu.txt"
+timeout 400 python3 benchmarks/bench_training.py --gpu-only --feats 32 2>&1 | tee -a "$OUT/bench_training_gpu.txt"
 RUN=$(mktemp -d)/gpu_run
 timeout 180 python3 -m minisagan train --profile gpu --steps 2000 --eval-every 250 --sample-every 500 \
   --checkpoint-every 1000 --run-dir "$RUN" --quiet 2>&1 | tee "$OUT/train_log.txt"
