@@ -101,7 +101,7 @@ def test_evaluate_help_documents_device(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--device DEVICE" in text and "'cuda:N'" in text and "batches of 256" in text
+    assert "--device DEVICE" in text and "'cuda:N'" in text and "batches of 256" in text and "--reference {sample,train}" in text
 
 
 def test_evaluate_on_the_device_asked_for(two_steps, tmp_path, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""The command line: ``minisagan train | resume | sample | evaluate | prepare | grade`` (also ``python -m minisagan``).
+"""The command line: ``minisagan train | resume | sample | evaluate | curves | prepare | grade`` (also ``python -m minisagan``).
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
 a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
@@ -17,6 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
+from . import curves
 from .config import RESUMABLE, TrainConfig
 
 NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -95,9 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the Inception weights file: adds the paper's FID, KID and IS")
     evaluate.add_argument("--raw", action="store_true", help="measure G itself, not its moving average")
     evaluate.add_argument("--device", default="auto",
-                          help="where to sample and measure: 'auto' (default: a CUDA GPU in the gpu profile when "
-                               "there is one, else the CPU, as for training), 'cpu', 'cuda' or 'cuda:N'. On a GPU "
-                               "the samples and the Inception features are computed in batches of 256")
+                          help="'auto' (default: the device rule, a CUDA GPU in the gpu profile when there is one), "
+                               "'cpu', 'cuda' or 'cuda:N'; on a GPU the samples and features go in batches of 256")
+    evaluate.add_argument("--reference", choices=("sample", "train"), default="sample",
+                          help="FID's real images: 'sample' (default: N drawn with the run's seed, as in eval.csv) or "
+                               "'train' (every image of the run's store, statistics computed once and cached: the "
+                               "paper's protocol with --n 50000; Inception FID only, needs --inception-weights)")
     evaluate.add_argument("--seed", type=int, default=None,
                           help="seed of the samples' noise (default: the run's seed, as in eval.csv); another "
                                "seed measures how much the figures move between two evaluations")
@@ -115,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workers", type=int, default=None, help="processes (default: every CPU core)")
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    curves.add_command(commands, common)
     grade = commands.add_parser(
         "grade", parents=[common], help="run students' assignment notebooks and score each exercise",
         description="Run each notebook (written by `make assignments`, then answered) in a fresh kernel, check "
@@ -142,7 +147,7 @@ def glue_negative_numbers(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(glue_negative_numbers(list(sys.argv[1:] if argv is None else argv)))
     commands = {"train": _train, "resume": _resume, "sample": _sample, "evaluate": _evaluate, "prepare": _prepare,
-                "grade": _grade}
+                "grade": _grade, "curves": curves.run}
     try:
         written = commands[args.command](args)
         if args.command == "grade":
@@ -237,7 +242,7 @@ def _checkpoint_path(path: Path) -> Path:
 
 
 def _evaluate(args) -> Path:
-    from .evaluation import images_needed
+    from .evaluation import check_cache, evaluate, fid_against_training_set, images_needed, real_cache
     from .models import load_generator
 
     path = _checkpoint_path(args.checkpoint)
@@ -257,37 +262,37 @@ def _evaluate(args) -> Path:
         inception_weights(args.inception_weights)  # a missing or wrong file fails before any sampling
         changes["inception_weights"] = args.inception_weights
     config = config.replace(**changes)
+    seed = config.seed if args.seed is None else args.seed
+    if args.reference == "train":  # the paper's protocol: its checks are fid_against_training_set's
+        fid, n_reference = fid_against_training_set(G, config, num_classes, seed, device)
+        return _report({"fid_inception_train": fid}, config, path, out, seed,
+                       reference=f"every training image of {config.data} ({n_reference})")
     shapes = config.data == "shapes"
     if not shapes and not config.inception_weights:
         raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
                           "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")
     if config.inception_weights:
-        from .evaluation import CACHE_ENV, real_cache, writable_folder
-
-        cache = real_cache(config)
-        if cache is not None:
-            writable_folder(cache[0], CACHE_ENV)
+        check_cache(config)
     needed = images_needed(shapes, bool(config.inception_weights))
     if config.eval_samples < needed:
         raise ConfigError(f"--n: these metrics need at least {needed} images per set (FID's feature dimension), "
                           f"got {config.eval_samples}")
-    return _measure(G, config, num_classes, path, out, config.seed if args.seed is None else args.seed, device)
-
-
-def _measure(G, config: TrainConfig, num_classes: int, path: Path, out: Path, seed: int, device) -> Path:
-    from .evaluation import evaluate, real_cache
     from .stream import evaluation_images, make_dataset
 
     dataset, _ = make_dataset(config.data, config.resolution, config.data_size, config.seed)
     real = evaluation_images(config.data, dataset, config.eval_samples, config.resolution, config.seed)
     # the real images' Inception features: the run's own cache (the same n and seed), computed once
     results = evaluate(G, real, n=config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
-                       seed=seed, shapes=config.data == "shapes", inception_weights=config.inception_weights,
-                       device=device, progress=True,
-                       real_cache=real_cache(config) if config.inception_weights else None)
+                       seed=seed, shapes=shapes, inception_weights=config.inception_weights, device=device,
+                       progress=True, real_cache=real_cache(config) if config.inception_weights else None)
+    return _report(results, config, path, out, seed, reference=f"{config.eval_samples} images drawn (seed "
+                   f"{config.seed})")
+
+
+def _report(results: dict[str, float], config: TrainConfig, path: Path, out: Path, seed: int, reference: str) -> Path:
     for key, value in results.items():
         print(f"{key:>14}: {value:.4f}")
     report = {key: value if math.isfinite(value) else None for key, value in results.items()}  # JSON has no NaN
-    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, "seed": seed, **report}, indent=2,
-                              allow_nan=False) + "\n")
+    out.write_text(json.dumps({"checkpoint": str(path), "images": config.eval_samples, "seed": seed,
+                               "reference": reference, **report}, indent=2, allow_nan=False) + "\n")
     return out

@@ -20,6 +20,7 @@ from torch import nn
 from ..data import SHAPE_NAMES, consistency
 from ..data.store import is_store
 from ..errors import ConfigError
+from ..imagenet import CACHE_ENV, cache_folder
 from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
 
 
@@ -54,18 +55,6 @@ def images_needed(shapes: bool, inception: bool) -> int:
     return 128 if shapes else 2
 
 
-CACHE_ENV = "MINISAGAN_CACHE"
-
-
-def cache_folder() -> Path:
-    """Where minisagan keeps what it computes once for many runs: ``$MINISAGAN_CACHE``, else
-    ``$XDG_CACHE_HOME/minisagan``, else ``~/.cache/minisagan``. Never the data's folder, which may be
-    read-only and may be rebuilt at the same path."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "minisagan"
-
-
 def real_cache(config) -> tuple[Path, str] | None:
     """Where the real images' Inception features of a prepared store are kept once computed
     (`cache_folder`/fidelity), named by the store's checksum (its manifest's sha256 of the images),
@@ -79,6 +68,13 @@ def real_cache(config) -> tuple[Path, str] | None:
         raise ConfigError(f"config key 'data': the store {config.data} has no checksum in its manifest.json; "
                           "prepare it again with this version")
     return cache_folder() / "fidelity", f"minisagan-real-{checksum}-n{config.eval_samples}-seed{config.seed}"
+
+
+def check_cache(config) -> None:
+    """Fail now, in one line, if the real images' features of ``config`` could not be cached."""
+    cache = real_cache(config)
+    if cache is not None:
+        writable_folder(cache[0], CACHE_ENV)
 
 
 def writable_folder(folder: Path, env: str) -> Path:
@@ -106,7 +102,8 @@ def protocol(config, num_images: int) -> dict:
         "samples": f"{config.eval_samples} from the generator{' average' if config.ema_decay else ''}, classes "
                    "balanced, fixed noise",
         "IS splits": 10, "KID subsets of": min(1000, config.eval_samples),
-        "paper's protocol": "50,000 samples against the whole training set; use minisagan evaluate --n 50000",
+        "paper's protocol": "50,000 samples; the public pipelines compare them with every training image: "
+                            "minisagan evaluate CHECKPOINT --n 50000 --reference train",
     }
 
 
@@ -141,3 +138,29 @@ def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classe
         results.update(fid_inception=paper.get("FID", math.nan), kid_inception=paper["KID"],
                        is_inception=paper["IS"])
     return results
+
+
+def fid_against_training_set(G: nn.Module, config, num_classes: int, seed: int,
+                             device: torch.device) -> tuple[float, int]:
+    """The paper's protocol (Chapter 7): Inception FID of ``config.eval_samples`` samples of G (noise
+    from ``seed + 3``, as `evaluate` draws them) against the mean and covariance of every image of the
+    run's prepared store (`minisagan.imagenet.store_statistics`, computed once and cached). Returns
+    (FID, number of training images)."""
+    from ..data.store import ImageStore
+    from ..imagenet import feature_extractor, frechet_distance, generator_statistics, store_statistics
+
+    if not is_store(config.data):
+        raise ConfigError(f"--reference train: the run's data {config.data!r} is not a prepared store (minisagan "
+                          "prepare); the whole-training-set statistics are computed from one")
+    if not config.inception_weights:
+        raise ConfigError("--reference train: pass --inception-weights PATH (Chapter 5 says where to get it)")
+    if config.eval_samples < images_needed(False, True):
+        raise ConfigError(f"--n: Inception FID needs at least {images_needed(False, True)} images (its feature "
+                          f"dimension), got {config.eval_samples}")
+    extractor, dim = feature_extractor("inception", config.inception_weights, device)
+    batch = 250 if device.type == "cuda" else 50
+    reference = store_statistics(ImageStore(config.data), "inception", device=device, batch_size=batch,
+                                 extractor=(extractor, dim))
+    samples = generator_statistics(G, config.eval_samples, z_dim=config.z_dim, num_classes=num_classes,
+                                   seed=seed + 3, extractor=extractor, dim=dim, device=device, batch_size=batch)
+    return frechet_distance(samples, reference), reference["n"]

@@ -27,7 +27,7 @@ from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
 from .config import TrainConfig
 from .distributed import Processes
-from .evaluation import CACHE_ENV, EVAL_COLUMNS, evaluate, protocol, real_cache, writable_folder
+from .evaluation import EVAL_COLUMNS, check_cache, evaluate, protocol, real_cache
 from .figures import save_samples
 from .folder import prepare_fresh
 from .logs import CsvLog, step_columns
@@ -53,9 +53,8 @@ class Run:
                               f"{processes.world_size} processes")
         if config.inception_weights:
             inception_weights(config.inception_weights)  # a missing file fails now, not after hours
-            cache = real_cache(config)
-            if cache is not None and processes.is_main:  # an unwritable cache folder likewise
-                writable_folder(cache[0], CACHE_ENV)
+            if processes.is_main:
+                check_cache(config)  # an unwritable cache folder likewise
         local_batch = config.batch_size // processes.world_size
         self.part = slice(processes.rank * local_batch, (processes.rank + 1) * local_batch)
         self.dataset, data_classes = make_dataset(config.data, config.resolution, config.data_size, config.seed)
