@@ -13,7 +13,7 @@ STEPS = ["a_resume", "b_trainer_feat64", "b_trainer_feat32", "c_eager", "d_incep
 
 def test_the_gpu_checks_dry_run_executes_every_step(tmp_path):
     scripts = tmp_path / "chapters"
-    subprocess.run([sys.executable, "benchmarks/gpu_chapters.py", "--convert", str(scripts), "--chapters", "00,03"],
+    subprocess.run([sys.executable, "benchmarks/gpu_chapters.py", "--convert", str(scripts), "--chapters", "00"],
                    cwd=ROOT, check=True, capture_output=True)
     out = tmp_path / "results"
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
@@ -30,19 +30,7 @@ def test_the_gpu_checks_dry_run_executes_every_step(tmp_path):
     for attention in (64, 32):
         trainer = results["steps"][f"b_trainer_feat{attention}"]
         assert trainer["attention"] == attention and trainer["images_per_s"] > 0 and trainer["sdpa"]
-    assert results["steps"]["e_chapters"]["statuses"] == {"00_how_to_read": "ok", "03_self_attention": "ok"}
+    assert results["steps"]["e_chapters"]["statuses"] == {"00_how_to_read": "ok"}
     assert (out / "log.txt").read_text().count("=== (") == 2 * len(STEPS)
     assert {p.name for p in out.iterdir()} <= {"results.json", "log.txt", "resumed_samples.png", "samples_feat64.png",
                                                "samples_feat32.png", "bench_training.json", "chapters.json"}
-
-
-def test_the_check_refuses_a_machine_without_a_gpu_unless_dry(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        return
-    env = {**os.environ, "PYTHON": sys.executable}
-    done = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--out", str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "missing a CUDA GPU (or --dry-run)" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
