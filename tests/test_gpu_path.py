@@ -217,3 +217,11 @@ def test_only_process_0_says_what_it_wrote(two_steps, tmp_path, capsys, monkeypa
     monkeypatch.setenv("RANK", "0")
     assert main(["sample", str(two_steps), "--n", "4", "--out", str(tmp_path / "b.png")]) == 0
     assert capsys.readouterr().out.strip() == f"minisagan: wrote {tmp_path / 'b.png'}"
+
+
+def test_a_run_may_go_on_without_bf16_after_a_nan_and_says_so(tmp_path):
+    run = train(tiny(tmp_path / "run", steps=2, amp="bf16"), progress=False)
+    resume(run, steps=3, amp="none", compile=False, progress=False)
+    rows = list(csv.DictReader(open(run / "changes.csv")))
+    assert [(r["key"], r["old"], r["new"]) for r in rows] == [("steps", "2", "3"), ("amp", "bf16", "none")]
+    assert load_checkpoint(run / "checkpoint.pt")["config"]["amp"] == "none"

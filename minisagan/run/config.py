@@ -205,9 +205,10 @@ class TrainConfig:
         return values
 
 
-# What may change when a run resumes: nothing that shapes the networks, the data or the noise.
+# What may change when a run resumes: nothing that shapes the networks, the data or the noise (the speed
+# switches amp and compile change only rounding: a run that turned NaN under bf16 may go on in float32).
 RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every", "keep_every", "eval_every",
-             "eval_samples", "device", "num_workers", "inception_weights")
+             "eval_samples", "device", "num_workers", "inception_weights", "amp", "compile")
 # What a run's config.json records beside its settings; a config file may hold it and it is ignored.
 RECORDED = ("world_size",)
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
