@@ -312,7 +312,14 @@ def main() -> int:
             target = check.out / "bench_training.json"
             flags = ["--dry-run", "--no-compile"] if dry else ["--feats", "64,32", "--no-compile", "--rounds", "1"]
             script("bench_training.py", "--gpu-only", *flags, "--out", target, timeout=min(240, check.left()))
-            return {"bench": json.loads(target.read_text())}
+            bench = json.loads(target.read_text())
+            ratios = {}  # the trainer's compiled rate (b) against eager fp32 at PyTorch's defaults (c)
+            for configuration in bench["configurations"]:
+                eager = next(m["images_per_s"] for m in configuration["modes"] if m["mode"] == "eager fp32")
+                trained = check.results["steps"].get(f"b_trainer_feat{configuration['attention'] * (4 if dry else 1)}")
+                if trained and trained.get("ok"):
+                    ratios[f"feat{configuration['attention']}"] = round(trained["images_per_s"] / eager, 2)
+            return {"bench": bench, "compiled_trainer_over_eager_fp32": ratios}
 
         check.step("c_eager", eager_step)
 
