@@ -125,10 +125,9 @@ def machine() -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     """Replace ``path`` in one step, so a kill leaves the last whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    from minisagan.checkpoint import write_text_atomically  # the repository's root is on PYTHONPATH
+
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def run_all(scripts: list[Path], profile: str, out: Path, timeout: float, log_path: Path | None = None,

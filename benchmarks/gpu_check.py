@@ -28,10 +28,8 @@ limit, and (e) takes what is left of ``--budget`` seconds.
 """
 
 import argparse
-import csv
 import datetime
 import json
-import os
 import platform
 import re
 import shutil
@@ -44,6 +42,9 @@ import traceback
 from pathlib import Path
 
 import torch
+
+from minisagan.checkpoint import write_text_atomically
+from minisagan.reference import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_SCRIPTS = ROOT / "_build" / "gpu_chapters"
@@ -81,9 +82,7 @@ class Check:
         return self.budget - (time.perf_counter() - self.start)
 
     def write(self) -> None:
-        tmp = self.out / ".results.json.tmp"
-        tmp.write_text(json.dumps(self.results, indent=2) + "\n")
-        os.replace(tmp, self.out / "results.json")
+        write_text_atomically(self.out / "results.json", json.dumps(self.results, indent=2) + "\n")
 
     def step(self, name: str, run) -> None:
         print(f"\n=== ({name}) {time.strftime('%H:%M:%S')}, {self.left():.0f} s of the budget left", flush=True)
@@ -143,11 +142,6 @@ class Tee:
         return getattr(self.stream, name)
 
 
-def read_csv(path: Path) -> list[dict[str, float]]:
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
-
-
 def peak_gib(device: torch.device) -> float | None:
     return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
 
@@ -179,7 +173,7 @@ def resume_round_trip(work: Path, store: Path, out: Path, device: torch.device, 
     cli("train", *flags, "--steps", half, "--run-dir", stopped)
     cli("resume", stopped, "--steps", 2 * half, "--quiet")
     cli("train", *flags, "--steps", 2 * half, "--run-dir", whole)
-    a, b = read_csv(stopped / "metrics.csv"), read_csv(whole / "metrics.csv")
+    a, b = read_rows(stopped / "metrics.csv"), read_rows(whole / "metrics.csv")
     steps = [row["step"] for row in a]
     loss_diff = max(abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("loss_d", "loss_g"))
     from minisagan.checkpoint import load_checkpoint
@@ -216,7 +210,7 @@ def trainer_throughput(work: Path, store: Path, out: Path, device: torch.device,
         "--attention", attention // 4 if dry else attention, *size, "--steps", steps, "--log-every", log_every, "--eval-every", 0,
         "--sample-every", steps, "--checkpoint-every", steps, "--keep-every", 0, "--device", device.type,
         "--run-dir", run, "--quiet")
-    rows = read_csv(run / "metrics.csv")
+    rows = read_rows(run / "metrics.csv")
     steady = [row["images_per_s"] for row in rows[1:]] or [rows[0]["images_per_s"]]
     rate = statistics.median(steady)
     config = json.loads((run / "config.json").read_text())
