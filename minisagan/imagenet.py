@@ -141,6 +141,27 @@ def frechet_distance(a: dict, b: dict) -> float:
     return float(fid_statistics_to_metric(a, b, verbose=False)["frechet_inception_distance"])
 
 
+# --- book/07_imagenet.md, section: The reference: statistics of the whole training set
+def in_run_picks(num_images: int, n: int, seed: int) -> torch.Tensor:
+    """The indices of the ``n`` training images a run's evaluations compare with: a fixed random
+    draw by ``seed``, the same at every evaluation and on resume."""
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def in_run_protocol(*, n: int, seed: int, data: str, num_images: int, weights: str, average: bool) -> dict:
+    """How a run's Inception metrics are measured, as written to ``RUN/protocol.json``."""
+    return {
+        "features": "Inception v3 of TF-FID (pt_inception-2015-12-05), through torch-fidelity",
+        "weights": str(weights),
+        "resize": "torch-fidelity's: bilinear to 299x299 inside the feature extractor, from uint8 images",
+        "reference": f"{n} real images drawn (seed {seed}) from {data} ({num_images} images)",
+        "samples": f"{n} from the generator{' average' if average else ''}, classes balanced, fixed noise",
+        "IS splits": 10, "KID subsets of": min(1000, n),
+        "paper's protocol": "50,000 samples; the public pipelines compare them with every training image: "
+                            "minisagan evaluate CHECKPOINT --n 50000 --reference train",
+    }
+
+
 # --- book/07_imagenet.md, section: What to expect
 # The paper's points (Figure 4: spectral norm on G and D with TTUR, no attention, 1:1 updates) and the
 # final numbers of Table 2 and of the public reproductions, each with the recipe it used.
@@ -152,54 +173,60 @@ FINAL_POINTS = (  # (label, FID, IS)
 )
 
 
-def run_points(run) -> dict[str, dict[int, float]]:
-    """A run's Inception FID and IS by step: ``in-run`` from its eval.csv, ``checkpoints`` from the
-    evaluations of its kept checkpoints (the whole-training-set FID where there is one)."""
+def run_points(run, features: str = "inception") -> dict[str, dict[int, float]]:
+    """A run's FID and IS by step on ``features`` ("inception", or "shapes" on the built-in data):
+    ``in-run`` from its eval.csv, ``checkpoints`` from the evaluations of its kept checkpoints (the
+    whole-training-set FID where there is one)."""
     run, points = Path(run), {key: {} for key in ("in-run FID", "in-run IS", "checkpoints FID", "checkpoints IS")}
     if (run / "eval.csv").is_file():
         with open(run / "eval.csv", newline="") as handle:
             for row in csv.DictReader(handle):
-                for key, column in (("in-run FID", "fid_inception"), ("in-run IS", "is_inception")):
+                for key, column in (("in-run FID", f"fid_{features}"), ("in-run IS", f"is_{features}")):
                     if row.get(column) not in (None, "", "nan"):
                         points[key][int(row["step"])] = float(row[column])
     for path in sorted((run / "checkpoints").glob("step_*.evaluation.json")):
         found = json.loads(path.read_text())
         step = int(path.name.split(".")[0].removeprefix("step_"))
-        fid = found.get("fid_inception_train", found.get("fid_inception"))
+        fid = found.get(f"fid_{features}_train", found.get(f"fid_{features}"))
         if fid is not None:
             points["checkpoints FID"][step] = fid
-        if found.get("is_inception") is not None:
-            points["checkpoints IS"][step] = found["is_inception"]
+        if found.get(f"is_{features}") is not None:
+            points["checkpoints IS"][step] = found[f"is_{features}"]
     return points
 
 
-def best_checkpoint(run) -> tuple[Path, float] | None:
+def best_checkpoint(run, features: str = "inception") -> tuple[Path, float] | None:
     """The kept checkpoint of ``run`` with the lowest evaluated FID, and that FID (None if none is evaluated)."""
-    fids = run_points(run)["checkpoints FID"]
+    fids = run_points(run, features)["checkpoints FID"]
     if not fids:
         return None
     step = min(fids, key=fids.get)
     return Path(run) / "checkpoints" / f"step_{step:07d}.pt", fids[step]
 
 
-def curves_figure(runs=()):
-    """FID and IS against iterations: the paper's path and final points, the reproductions', and each run's."""
+def curves_figure(runs=(), features: str = "inception"):
+    """FID and IS against iterations: each run's, and on Inception features the paper's path and
+    final points and the reproductions' (numbers on other features are not comparable with them)."""
     fig, (ax_fid, ax_is) = plt.subplots(1, 2, figsize=(12, 3.8))
-    ax_fid.plot(list(PAPER_FID_PATH), list(PAPER_FID_PATH.values()), "o--", color="grey",
-                label="paper, Figure 4 (SN on G and D, TTUR, no attention)")
-    for (label, fid, inception_score), colour in zip(FINAL_POINTS, ("tab:red", "tab:blue", "tab:green")):
-        ax_fid.axhline(fid, color=colour, linestyle=":", label=f"{label}: {fid}")
-        ax_is.axhline(inception_score, color=colour, linestyle=":", label=f"{label}: {inception_score}")
+    paper = features == "inception"
+    if paper:
+        ax_fid.plot(list(PAPER_FID_PATH), list(PAPER_FID_PATH.values()), "o--", color="grey",
+                    label="paper, Figure 4 (SN on G and D, TTUR, no attention)")
+        for (label, fid, inception_score), colour in zip(FINAL_POINTS, ("tab:red", "tab:blue", "tab:green")):
+            ax_fid.axhline(fid, color=colour, linestyle=":", label=f"{label}: {fid}")
+            ax_is.axhline(inception_score, color=colour, linestyle=":", label=f"{label}: {inception_score}")
     for run in map(Path, runs):
-        points = run_points(run)
+        points = run_points(run, features)
         for ax, metric in ((ax_fid, "FID"), (ax_is, "IS")):
             for kind, style in (("in-run", "^-"), ("checkpoints", "s-")):
                 series = points[f"{kind} {metric}"]
                 if series:
                     ax.plot(list(series), list(series.values()), style, label=f"{run.name}, {kind}")
-    ax_fid.set(title="FID on Inception features (lower is better)", xlabel="iteration", xscale="log", ylim=(0, 110))
-    ax_is.set(title="Inception score (higher is better)", xlabel="iteration", xscale="log", ylim=(0, 80),
-              xlim=(5_000, 1_100_000))
+    ax_fid.set(title=f"FID on {features} features (lower is better)", xlabel="iteration", xscale="log")
+    ax_is.set(title=f"IS on {features} features (higher is better)", xlabel="iteration", xscale="log")
+    if paper:
+        ax_fid.set(ylim=(0, 110))
+        ax_is.set(ylim=(0, 80), xlim=(5_000, 1_100_000))
     for ax in (ax_fid, ax_is):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -59,3 +59,24 @@ def test_evaluate_without_weights_and_a_missing_run_are_one_line(run, tmp_path, 
     assert "--evaluate: pass --inception-weights PATH" in capsys.readouterr().err
     assert main(["curves", str(tmp_path / "nowhere")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_shape_features_read_their_own_columns_and_leave_the_paper_out(tmp_path, capsys):
+    """A run on the built-in data: its eval.csv and kept evaluations hold fid_shapes / is_shapes."""
+    root = tmp_path / "toy"
+    root.mkdir()
+    (root / "eval.csv").write_text("step,seconds,fid_shapes,is_shapes,fid_inception\n10,1.0,30.0,2.0,\n20,2.0,25.0,2.5,\n")
+    (root / "checkpoints").mkdir()
+    for step, fid in ((10, 31.0), (20, 26.5)):
+        (root / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"")
+        (root / "checkpoints" / f"step_{step:07d}.evaluation.json").write_text(json.dumps({"fid_shapes": fid}))
+    assert run_points(root, "shapes")["in-run FID"] == {10: 30.0, 20: 25.0}
+    assert run_points(root)["in-run FID"] == {}  # no Inception figures in this run
+    assert best_checkpoint(root, "shapes") == (root / "checkpoints" / "step_0000020.pt", 26.5)
+    labels = [line.get_label() for line in curves_figure([root], "shapes").axes[0].get_lines()]
+    assert labels == ["toy, in-run", "toy, checkpoints"]  # no paper's points on other features
+    out = tmp_path / "c.png"
+    assert main(["curves", str(root), "--features", "shapes", "--out", str(out)]) == 0
+    assert "best kept checkpoint step_0000020.pt, FID 26.50" in capsys.readouterr().out and out.is_file()
+    assert main(["curves", str(root), "--out", str(tmp_path / "no" / "c.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -183,8 +183,19 @@ def ema_reversed_decay(ema, layer, decay):
     ema.sn_v.copy_(v)
 
 
-def sorted_rows(rows, indices):
-    return rows[np.sort(indices)]
+def moments(bias=False, dtype=np.float64, passes=1):
+    """A `my_moments` by the formula of Chapter 7: sums of x and x x^T, in ``dtype``; ``passes=2``
+    reads the batches again for a mean first."""
+    def streamed(batches):
+        if passes == 2:
+            sum(len(b) for b in batches)
+        n, total, outer = 0, np.zeros(6, dtype), np.zeros((6, 6), dtype)
+        for batch in batches:
+            x = batch.astype(dtype)
+            n, total, outer = n + len(x), total + x.sum(0), outer + x.T @ x
+        mu = total / n
+        return n, mu, (outer - n * np.outer(mu, mu)) / (n if bias else n - 1)
+    return streamed
 
 
 @torch.no_grad()
@@ -285,9 +296,9 @@ MISTAKES = [  # (checker, a wrong answer, the mistake's name, words its message 
     (ch06.check_ema_of_sn_layer, ema_stale_vectors, "stale-sn-vectors", "do not belong to its weight"),
     (ch07.check_load_square, squared_photo("squashed"), "squashed", "cut the centred square first"),
     (ch07.check_load_square, squared_photo("corner"), "not-centred", "centre it"),
-    (ch07.check_sorted_gather, sorted_rows, "rows-sorted", "order asked"),
-    (ch07.check_sorted_gather, lambda rows, indices: np.stack([rows[i] for i in indices]), "many-reads", "read it once"),
-    (ch07.check_sorted_gather, lambda rows, indices: rows[indices], "unsorted-read", "indices sorted"),
+    (ch07.check_streaming_moments, moments(bias=True), "biased", "n - 1"),
+    (ch07.check_streaming_moments, moments(dtype=np.float32), "float32-sums", "float64"),
+    (ch07.check_streaming_moments, moments(passes=2), "two-passes", "read once"),
     (ch07.check_store_sizes, (62.97, 15.74, 32), "gb-not-gib", "GiB is 2^30 bytes"),
     (ch07.check_store_sizes, (58.66, 14.66, 256), "global-batch", "global batch"),
     (ch08.check_most_attended, lambda m, b, r, c: divmod(int(m[b, r, c].argmax()), m.shape[-1])[::-1],

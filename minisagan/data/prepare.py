@@ -25,7 +25,6 @@ small for the store are errors before any work.
 
 import hashlib
 import json
-import math
 import os
 import shutil
 from collections import Counter
@@ -38,10 +37,11 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..imagestore import STORE_FORMAT as FORMAT
+from ..imagestore import centred_square, decode_small, square_pixels, store_images
 from .folder import check_layout, to_rgb
 from .shapes import check_resolution
 
-FORMAT = "minisagan-store-1"
 CHUNK = 256  # images per unit of work (and of resumption)
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 OK, NOT_IMAGE, UNREADABLE = 1, 2, 3  # per-image status (0: not done yet)
@@ -54,20 +54,15 @@ RESIZE = "Pillow's antialiased bicubic resize, JPEGs first decoded at 1/2, 1/4 o
 
 
 def load_square(path: str | Path, resolution: int) -> tuple[np.ndarray, str | None]:
-    """One image -> (uint8 [R, R, 3], what was converted or None). Raises OSError or
+    """One image -> (uint8 [R, R, 3], what was converted or None), by Chapter 7's rule
+    (`minisagan.imagestore`), converting any mode to RGB first (`to_rgb`). Raises OSError or
     UnidentifiedImageError for a file Pillow cannot read to the end."""
     with Image.open(path) as image:
         mode = image.mode
-        width, height = image.size
-        side = min(width, height)
-        if image.format == "JPEG":  # decode at the smallest DCT scale that keeps the square >= resolution
-            image.draft("RGB", (-(-width * resolution // side), -(-height * resolution // side)))
-        reduction = 2 ** round(math.log2(width / image.size[0]))  # 1, 2, 4 or 8 (a draft rounds sizes up)
-        image = to_rgb(image)
-        box = tuple(v / reduction for v in ((width - side) / 2, (height - side) / 2, (width + side) / 2,
-                                            (height + side) / 2))  # the full-size square, in the decoded image
-        square = image.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
-    return np.asarray(square, dtype=np.uint8), (None if mode in ("RGB", "YCbCr") else CONVERTED.get(mode, mode))
+        box = centred_square(*image.size)  # on the full-size image, before the draft shrinks it
+        reduction = decode_small(image, resolution)
+        square = square_pixels(to_rgb(image), box, reduction, resolution)
+    return square, (None if mode in ("RGB", "YCbCr") else CONVERTED.get(mode, mode))
 
 
 def scan(source: Path) -> tuple[list[str], list[tuple[str, int]], list[str]]:
@@ -98,7 +93,7 @@ def prepare(source: str | Path, target: str | Path, resolution: int = 128, worke
     plan = {"format": FORMAT, "source": str(source), "resolution": resolution, "files": n,
             "fingerprint": hashlib.sha256("\n".join(f for f, _ in files).encode()).hexdigest()}
     _start(partial, plan, n * row)
-    images = np.memmap(partial / "images.u8", dtype=np.uint8, mode="r+", shape=(n, resolution, resolution, 3))
+    images = store_images(partial, n, resolution, mode="r+")
     status = np.memmap(partial / "status.u8", dtype=np.uint8, mode="r+", shape=(n,))
     todo = [c for c in range(0, n, CHUNK) if not status[c:c + CHUNK].all()]
     notes = Counter(json.loads((partial / "notes.json").read_text())) if (partial / "notes.json").exists() else Counter()
@@ -151,7 +146,7 @@ def _start(partial: Path, plan: dict, nbytes: int) -> None:
 
 def _prepare_chunk(job) -> tuple[int, Counter]:
     partial, resolution, n, start, files = job
-    images = np.memmap(partial / "images.u8", dtype=np.uint8, mode="r+", shape=(n, resolution, resolution, 3))
+    images = store_images(partial, n, resolution, mode="r+")
     status = np.zeros(len(files), dtype=np.uint8)
     notes = Counter()
     for i, (path, _) in enumerate(files):

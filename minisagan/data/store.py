@@ -1,4 +1,5 @@
-"""Read a prepared store (`minisagan.data.prepare`): uint8 images in one memory-mapped file.
+"""Read a prepared store (`minisagan.data.prepare`): uint8 images in one memory-mapped file, laid
+out, gathered and converted as Chapter 7 builds it (`minisagan.imagestore`).
 
     store = ImageStore("~/imagenet128")
     images, labels = store.gather([5, 3, 9])   # uint8 [3, R, R, 3] and int64 [3], in the order asked
@@ -20,8 +21,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..imagestore import STORE_FORMAT as FORMAT
+from ..imagestore import gather, store_images, to_model_input
 
-FORMAT = "minisagan-store-1"
+__all__ = ["FORMAT", "ImageStore", "is_store", "prefetch", "to_model_input"]
 
 
 def is_store(path: str | Path) -> bool:
@@ -48,7 +51,7 @@ class ImageStore(Dataset):
         if not file.is_file() or file.stat().st_size != n * r * r * 3:
             raise DataError(f"{file}: expected {n * r * r * 3:,} bytes ({n:,} images at {r}x{r}); the store is "
                             "incomplete or damaged, prepare it again")
-        self.images = np.memmap(file, dtype=np.uint8, mode="r", shape=(n, r, r, 3))
+        self.images = store_images(self.path, n, r)
         self.labels = np.load(self.path / "labels.npy")
         if len(self.labels) != n:
             raise DataError(f"{self.path / 'labels.npy'}: {len(self.labels):,} labels for {n:,} images; prepare "
@@ -58,27 +61,13 @@ class ImageStore(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = torch.from_numpy(np.array(self.images[index]))
-        return image.permute(2, 0, 1).float().div(127.5).sub(1), int(self.labels[index])
+        row = torch.from_numpy(np.array(self.images[index:index + 1]))
+        return to_model_input(row, "cpu")[0], int(self.labels[index])
 
     def gather(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 [B, R, R, 3] and int64 [B] for ``indices``, read in sorted order, returned in the
-        order asked."""
-        indices = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(indices, kind="stable")
-        rows = self.images[indices[order]]  # one sorted gather: a copy into memory
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
-        return torch.from_numpy(rows[back]), torch.from_numpy(self.labels[indices].astype(np.int64))
-
-
-def to_model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch as the networks take it, [B, 3, R, R] float in [-1, 1] on ``device``: uint8 [B, R, R, 3]
-    batches from a store are copied as bytes and converted on the device; float batches pass through."""
-    images = images.to(device, non_blocking=True)
-    if images.dtype == torch.uint8:
-        images = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
-    return images
+        order asked (Chapter 7's `gather`)."""
+        return gather(self.images, self.labels, indices)
 
 
 def prefetch(batches, depth: int = 4, pin: bool = False):

@@ -25,7 +25,7 @@ _CHAPTERS = {
     5: [("check_fid_by_hand", "fid"), ("check_kid_by_hand", "my_kid"), ("check_fooled_is", "fooling")],
     6: [("check_d_step", "my_d_step"), ("check_n_dis", "d_updates real_images"),
         ("check_ema_of_sn_layer", "my_ema_update")],
-    7: [("check_load_square", "my_load_square"), ("check_sorted_gather", "my_gather"),
+    7: [("check_load_square", "my_load_square"), ("check_streaming_moments", "my_moments"),
         ("check_store_sizes", "gib_128 gib_64 per_gpu")],
     8: [("check_most_attended", "my_most_attended"), ("check_gamma_half_step", "my_half_step"),
         ("check_residual_parameters", "my_extra_parameters")],

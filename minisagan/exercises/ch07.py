@@ -1,5 +1,5 @@
-"""Checkers for Chapter 7's exercises (the preparation of a JPEG, the sorted gather, the sizes of
-the paper's experiment)."""
+"""Checkers for Chapter 7's exercises (the preparation of a JPEG, the streaming statistics of the
+reference, the sizes of the paper's experiment)."""
 
 import tempfile
 from pathlib import Path
@@ -59,39 +59,52 @@ def check_load_square(fn) -> CheckResult:
     return CheckResult(True, "the centred square of every photo, resized, matches load_square within 3 grey levels")
 
 
-class _RecordingRows:
-    """A stand-in for the memory map that records how it is indexed."""
+class _Once:
+    """Feature batches that can be read once, as a pass over 1.28 million images is: a second
+    ``iter`` is counted."""
 
-    def __init__(self, rows: np.ndarray):
-        self.rows, self.reads = rows, []
+    def __init__(self, batches: list[np.ndarray]):
+        self.batches, self.passes = batches, 0
 
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, index):
-        self.reads.append(np.asarray(index))
-        return self.rows[index]
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches) if self.passes == 1 else iter(())
 
 
 @checker
-def check_sorted_gather(fn) -> CheckResult:
-    """Exercise 7.2: ``fn(rows, indices) -> array``, the rows in the order asked, read in sorted order."""
-    rng = np.random.default_rng(72)
-    rows = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
-    for indices in ([9, 2, 40, 2, 17], list(rng.permutation(50)[:16])):
-        stand_in = _RecordingRows(rows)
-        answer = np.asarray(call(fn, stand_in, np.array(indices), form="(rows, indices)"))
-        if answer.shape == (len(indices), 4, 4, 3) and np.array_equal(answer, rows[np.sort(indices)]):
-            fail(f"indices {indices}: the rows come back in sorted order; return them in the order asked "
-                 "(undo the sort)", "rows-sorted")
-        if answer.shape != (len(indices), 4, 4, 3) or not np.array_equal(answer, rows[indices]):
-            return CheckResult(False, f"indices {indices}: the rows are not those asked for, in the order asked")
-        reads = [r for r in stand_in.reads]
-        if len(reads) != 1 or reads[0].ndim != 1 or np.any(np.diff(reads[0]) < 0):
-            shown = [r.tolist() for r in reads]
-            return CheckResult(False, f"indices {indices}: the memory map was read as {shown}; read it once, "
-                                      "with the indices sorted", "many-reads" if len(reads) > 1 else "unsorted-read")
-    return CheckResult(True, "one sorted read per batch, rows returned in the order asked")
+def check_streaming_moments(fn) -> CheckResult:
+    """Exercise 7.2: ``fn(batches) -> (n, mu, sigma)``, the mean and unbiased covariance of every row
+    of the float32 batches, in one pass."""
+    rng = np.random.default_rng(74)
+    mixing = rng.normal(size=(6, 6))
+    rows = (3000 + rng.normal(size=(4000, 6)) @ mixing).astype(np.float32)  # far from 0, as Inception's are not
+    batches = _Once([rows[i:i + 250] for i in range(0, len(rows), 250)])
+    answer = call(fn, batches, form="(batches)")
+    if batches.passes > 1:
+        fail("the batches were read more than once: a pass over 1.28 million images is read once; keep the "
+             "sums as you go", "two-passes")
+    try:
+        n, mu, sigma = answer
+        single = np.asarray(sigma).dtype == np.float32
+        mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(f"expected (n, mu, sigma), got {type(answer).__name__}", "shape")
+    every = rows.astype(np.float64)
+    if int(n) != len(rows) or mu.shape != (6,) or sigma.shape != (6, 6):
+        return CheckResult(False, f"expected n = {len(rows)}, mu of shape (6,) and sigma (6, 6); got n = {n}, "
+                                  f"{mu.shape} and {sigma.shape}", "shape")
+    expected_mu, expected_sigma = every.mean(0), np.cov(every, rowvar=False)
+    if not np.allclose(mu, expected_mu, rtol=0, atol=1e-3):  # float32 sums: about 3e-4 off
+        return CheckResult(False, f"mu is off by up to {np.abs(mu - expected_mu).max():.2g}")
+    if np.allclose(sigma, np.cov(every, rowvar=False, bias=True), rtol=0, atol=1e-6):
+        fail("sigma divides by n: the unbiased covariance, as numpy.cov's, divides by n - 1", "biased")
+    error, scale = np.abs(sigma - expected_sigma).max(), np.abs(expected_sigma).max()
+    if error > 1e-6 * scale:  # float32 sums land 0.1 to 1 times the covariance off here
+        mistake = "float32-sums" if single or 0.01 * scale < error < 2 * scale else ""
+        hint = (": are the sums kept in float32? Around a mean of 3000, sum(x x^T) needs the digits float32 "
+                "drops; add each batch in float64") if mistake else ""
+        return CheckResult(False, f"sigma is off by up to {error:.3g}{hint}", mistake)
+    return CheckResult(True, f"{len(rows)} rows in one pass: the mean and numpy.cov's covariance, to float64 precision")
 
 
 @checker

@@ -20,7 +20,7 @@ from torch import nn
 from ..data import SHAPE_NAMES, consistency
 from ..data.store import is_store
 from ..errors import ConfigError
-from ..imagenet import CACHE_ENV, cache_folder
+from ..imagenet import CACHE_ENV, cache_folder, in_run_protocol
 from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
 
 
@@ -91,20 +91,10 @@ def writable_folder(folder: Path, env: str) -> Path:
 
 
 def protocol(config, num_images: int) -> dict:
-    """How the run's Inception metrics are measured, written beside them (``RUN/protocol.json``): FID
-    moves by several points between protocols, so a number means little without this."""
-    return {
-        "features": "Inception v3 of TF-FID (pt_inception-2015-12-05), through torch-fidelity",
-        "weights": str(config.inception_weights),
-        "resize": "torch-fidelity's: bilinear to 299x299 inside the feature extractor, from uint8 images",
-        "reference": f"{config.eval_samples} real images drawn (seed {config.seed}) from {config.data} "
-                     f"({num_images} images)",
-        "samples": f"{config.eval_samples} from the generator{' average' if config.ema_decay else ''}, classes "
-                   "balanced, fixed noise",
-        "IS splits": 10, "KID subsets of": min(1000, config.eval_samples),
-        "paper's protocol": "50,000 samples; the public pipelines compare them with every training image: "
-                            "minisagan evaluate CHECKPOINT --n 50000 --reference train",
-    }
+    """How the run's Inception metrics are measured, written beside them (``RUN/protocol.json``):
+    Chapter 7's `in_run_protocol` for this run's configuration."""
+    return in_run_protocol(n=config.eval_samples, seed=config.seed, data=config.data, num_images=num_images,
+                           weights=config.inception_weights, average=bool(config.ema_decay))
 
 
 def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classes: int, seed: int,

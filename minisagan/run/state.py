@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint, rng_bytes, rng_tensor, save_checkpoint, write_text_atomically
-from ..data.store import to_model_input
 from ..errors import CheckpointError, ConfigError
+from ..imagestore import to_model_input
 from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
 from .config import TrainConfig

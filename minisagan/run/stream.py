@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data import SHAPE_NAMES, ShapesDataset, image_folder, sample_shapes
 from ..data.store import ImageStore, is_store, prefetch
 from ..errors import ConfigError
+from ..imagenet import in_run_picks
 from ..metrics import to_uint8
 
 HELD_OUT_SEED = 7919  # the built-in evaluation images: a seed no training set of the book uses
@@ -92,7 +93,7 @@ def evaluation_images(data: str, dataset: Dataset, n: int, resolution: int, seed
     (a seed no training set uses), or a fixed random subset of the folder."""
     if data == "shapes":
         return to_uint8(sample_shapes(n, resolution, seed=HELD_OUT_SEED)[0])
-    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    pick = in_run_picks(len(dataset), n, seed)
     if isinstance(dataset, ImageStore):
         return dataset.gather(pick.numpy())[0].permute(0, 3, 1, 2).contiguous()
     return to_uint8(torch.stack([dataset[i][0] for i in pick.tolist()]))
