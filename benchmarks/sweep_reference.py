@@ -24,6 +24,8 @@ Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
 - ``model``: the cpu preset itself (the book's default model), seed 0, 8,000 steps: the trained model
   that ships in ``data/reference/model/`` (checkpoint, configuration, logs), which `minisagan sample`
   and `minisagan evaluate` read like any run folder.
+- ``attention_8k``: the cpu preset (the book's default model) with and without attention, 8,000
+  steps, three seeds, one thread each; attention's seed 0 is the shipped model (``model``).
 - ``table1``: the cpu preset (the book's default model) for 3,000 steps evaluated every 500: no
   attention, attention at 8 or 16, a residual block at 8 or 16. The arm ``attn16`` is the preset
   itself, so its runs are the first 3,000 steps of the three default runs in
@@ -76,6 +78,10 @@ SEEDS = (0, 1, 2)
 # profile's default run itself, seed 0, all 8,000 steps.
 MODEL = {"base": {"checkpoint_every": 250}, "arms": {"default": {}}, "seeds": (0,)}
 STUDIES["model"] = MODEL
+# Attention against none over the default run's whole length (Chapters 6 and 8): the cpu preset with
+# and without its attention blocks, 8,000 steps, one thread. Seed 0 with attention is the shipped model.
+STUDIES["attention_8k"] = {"base": {"checkpoint_every": 250}, "arms": {"none": {"attention": 0}, "attn16": {}},
+                           "from_model": {("attn16", 0)}}
 MODEL_FILES = ("checkpoint.pt", "config.json", "eval.csv", "metrics.csv")
 METRIC_COLUMNS = ("step", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s")
 
@@ -185,7 +191,12 @@ def _collect(study: str, runs: Path, out: Path) -> None:
     for arm in spec["arms"]:
         shared = spec.get("shared", {}).get(arm)
         for seed in SEEDS:
-            if shared:
+            if (arm, seed) in spec.get("from_model", ()):
+                source = REFERENCE / "model"
+                arm_evals, arm_metrics = read_csv(source / "eval.csv"), read_csv(source / "metrics.csv")
+                log.append({"study": study, "arm": arm, "seed": seed,
+                            "command": "the shipped model, data/reference/model (see its README and runs.csv)"})
+            elif shared:
                 source = REFERENCE / shared
                 keep = lambda row: row["seed"] == str(seed) and float(row["step"]) <= steps  # noqa: E731
                 arm_evals = [r for r in read_csv(source / "seeds_eval.csv") if keep(r)]
@@ -230,7 +241,8 @@ def main() -> None:
         for seed in [seed for seed in args.seeds if seed in spec.get("seeds", SEEDS)]:
             for arm in arms:
                 run = args.runs / study / f"{arm}_s{seed}"
-                if args.collect_only or finished(run, spec["base"].get("steps")) or busy(run):
+                if (args.collect_only or finished(run, spec["base"].get("steps")) or busy(run)
+                        or (arm, seed) in spec.get("from_model", ())):
                     continue
                 start = time.time()
                 run_one(study, arm, seed, args.runs, args.threads)
