@@ -125,6 +125,11 @@ def architecture_figure(G: nn.Module, D: nn.Module) -> Figure:
     return fig
 
 
+# The book's article column is at most 60em (about 900 px) wide; a figure of 10 inches at matplotlib's
+# 100 dpi is shown at 0.9 of its size there, so 9-point text renders at about 11 px.
+BLOCK_FIGURE_INCHES, BLOCK_FONT = 10, 9
+
+
 def attention_block_figure(block: SelfAttention, x: torch.Tensor) -> Figure:
     """The attention block as the paper's Figure 2 draws it, with the shapes this block computes on
     x [B, C, H, W] at each arrow (without the batch): f, g, h, s = f^T g, softmax, o, gamma o + x."""
@@ -133,37 +138,37 @@ def attention_block_figure(block: SelfAttention, x: torch.Tensor) -> Figure:
         out = block(x[:1])
     C, H, W = x.shape[1:]
     N, M, d, cv = query.shape[1], key.shape[1], query.shape[2], value.shape[2]
-    pooled = " (max-pooled 2x2)" if block.official else ""
-    boxes = {  # name -> (x, y, text, colour)
+    pooled = "\nmax-pool 2x2" if block.official else ""
+    boxes = {  # name -> (x, y, text, colour); five columns, lines of at most 16 characters
         "x": (0, 2, f"x\nfeature maps\n{C} x {H} x {W}", "#a8dadc"),
-        "f": (3.3, 3.6, f"f(x) = W_f x: keys\n1x1 conv{pooled}\n{M} x {d}", "#e9c46a"),
-        "g": (3.3, 2, f"g(x) = W_g x: queries\n1x1 conv\n{N} x {d}", "#e9c46a"),
-        "h": (3.3, 0.4, f"h(x) = W_h x: values\n1x1 conv{pooled}\n{M} x {cv}", "#e9c46a"),
-        "beta": (6.6, 2.8, f"s = g(x) f(x)^T, softmax\nover the {M} keys (eq. 1)\nbeta: {N} x {M}", "#f4a261"),
-        "o": (9.9, 1.2, f"o = beta h(x) (eq. 2)\n{N} x {cv}" + (f"\nthen 1x1 conv to {C}" if block.official else ""),
+        "f": (2.9, 4, f"keys\nf(x) = W_f x\n1x1 conv{pooled}\n{M} x {d}", "#e9c46a"),
+        "g": (2.9, 2, f"queries\ng(x) = W_g x\n1x1 conv\n{N} x {d}", "#e9c46a"),
+        "h": (2.9, 0, f"values\nh(x) = W_h x\n1x1 conv{pooled}\n{M} x {cv}", "#e9c46a"),
+        "beta": (5.8, 3, f"s = g(x) f(x)^T\nsoftmax (eq. 1)\nover {M} keys\nbeta: {N} x {M}", "#f4a261"),
+        "o": (8.7, 1, f"o = beta h(x)\n(eq. 2)\n{N} x {cv}" + (f"\nthen 1x1 conv\nto {C}" if block.official else ""),
               "#f4a261"),
-        "y": (13.2, 2, f"y = gamma o + x (eq. 3)\n{out.shape[1]} x {H} x {W}\ngamma = {block.gamma.item():+.3f}",
+        "y": (11.6, 2, f"y = gamma o + x\n(eq. 3)\n{out.shape[1]} x {H} x {W}\ngamma = {block.gamma.item():+.3f}",
               "#a8dadc"),
     }
     arrows = [("x", "f"), ("x", "g"), ("x", "h"), ("f", "beta"), ("g", "beta"), ("beta", "o"), ("h", "o"), ("o", "y")]
-    fig = plt.figure(figsize=(13, 4.2))  # pyplot: a notebook shows it
+    fig = plt.figure(figsize=(BLOCK_FIGURE_INCHES, 5))  # pyplot: a notebook shows it
     ax = fig.subplots()
-    box_w, box_h = 2.8, 1.1
+    box_w, box_h = 2.4, 1.6
     for name, (bx, by, text, colour) in boxes.items():
         ax.add_patch(Rectangle((bx, by), box_w, box_h, facecolor=colour, edgecolor="#1d3557"))
-        ax.text(bx + box_w / 2, by + box_h / 2, text, ha="center", va="center", fontsize=7.5)
+        ax.text(bx + box_w / 2, by + box_h / 2, text, ha="center", va="center", fontsize=BLOCK_FONT)
     for start, end in arrows:
         (x0, y0, *_), (x1, y1, *_) = boxes[start], boxes[end]
         ax.annotate("", xy=(x1, y1 + box_h / 2), xytext=(x0 + box_w, y0 + box_h / 2), arrowprops={"arrowstyle": "->"})
     (x0, y0, *_), (x1, y1, *_) = boxes["x"], boxes["y"]  # the residual path, under everything
     ax.plot([x0 + box_w / 2] * 2 + [x1 + box_w / 2] * 2, [y0, -0.4, -0.4, y1 - 0.05], color="grey", lw=1)
     ax.annotate("", xy=(x1 + box_w / 2, y1), xytext=(x1 + box_w / 2, y1 - 0.3), arrowprops={"arrowstyle": "->", "color": "grey"})
-    ax.text((x0 + x1) / 2 + box_w / 2, -0.3, "x, unchanged (the residual path)", ha="center", va="bottom", fontsize=7.5,
-            color="grey")
-    ax.set_xlim(-0.2, 16.2)
-    ax.set_ylim(-0.7, 4.9)
+    ax.text((x0 + x1) / 2 + box_w / 2, -0.3, "x, unchanged (the residual path)", ha="center", va="bottom",
+            fontsize=BLOCK_FONT, color="grey")
+    ax.set_xlim(-0.1, 14.1)
+    ax.set_ylim(-0.7, 5.7)
     ax.set_axis_off()
     variant = "the official code's variant" if block.official else "the paper's block"
-    ax.set_title(f"The self-attention block ({variant}) on {C} x {H} x {W} features: N = {N} query positions, "
-                 f"{M} keys", fontsize=9)
+    ax.set_title(f"The self-attention block ({variant}) on {C} x {H} x {W} features:\n"
+                 f"N = {N} query positions, {M} keys", fontsize=BLOCK_FONT + 1)
     return fig

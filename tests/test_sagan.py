@@ -578,6 +578,40 @@ def test_the_attention_block_figure_shows_the_shapes_the_block_computes(official
     keys = 6 * 4 if official else 96  # 8 x 12 positions, pooled 2x2 in the official variant
     values = 32 if official else 64
     assert any(t.endswith(f"beta: 96 x {keys}") for t in texts)
-    assert any(t.startswith("g(x)") and t.endswith("96 x 8") for t in texts)
-    assert any(t.startswith("h(x)") and t.endswith(f"{keys} x {values}") for t in texts)
+    assert any(t.startswith("queries\ng(x)") and t.endswith("96 x 8") for t in texts)
+    assert any(t.startswith("values\nh(x)") and t.endswith(f"{keys} x {values}") for t in texts)
     assert any(t.startswith("y = gamma o + x") and "64 x 8 x 12" in t for t in texts)
+
+
+ARTICLE_PX = 900  # the built book's article column at its widest (60em, less padding)
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_the_attention_block_figure_is_readable_at_the_pages_width(official, tmp_path):
+    """Rendered as the notebook shows it (100 dpi, tight box) and scaled to the page's column, every
+    label is at least 11 px tall, and every box's text stays inside its box."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from minisagan.attention import SelfAttention
+    from minisagan.figures import attention_block_figure
+
+    figure = attention_block_figure(SelfAttention(256, official=official), torch.randn(1, 256, 32, 32))
+    figure.savefig(tmp_path / "block.png", dpi=100, bbox_inches="tight")
+    width = Image.open(tmp_path / "block.png").width
+    shown = min(1.0, ARTICLE_PX / width)  # the page shrinks a wider image to its column
+    ax = figure.axes[0]
+    texts = [t for t in ax.texts if t.get_text()] + [ax.title]
+    smallest = min(t.get_fontsize() * 100 / 72 * shown for t in texts)
+    assert smallest >= 11, f"labels render at {smallest:.1f} px on a {width} px figure"
+    renderer = figure.canvas.get_renderer()
+    figure.set_dpi(100)
+    boxes = [patch.get_window_extent(renderer) for patch in ax.patches]
+    for text in ax.texts:
+        extent = text.get_window_extent(renderer)
+        middle = ((extent.x0 + extent.x1) / 2, (extent.y0 + extent.y1) / 2)
+        holder = [box for box in boxes if box.contains(*middle)]
+        if holder:  # the grey residual label lies outside every box
+            assert holder[0].x0 <= extent.x0 and extent.x1 <= holder[0].x1, f"{text.get_text()!r} overflows its box"
