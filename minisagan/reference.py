@@ -57,10 +57,12 @@ def about(name: str) -> dict:
     return json.loads((folder(name) / "about.json").read_text())
 
 
-def caption(name: str) -> str:
-    """One line for a figure: which command made the shipped result, where and when."""
+def caption(name: str, command: bool = True) -> str:
+    """One line for a figure: what the shipped result is, where and when it was made, and by which
+    command (``command=False`` leaves the command to the book's appendix on the reference results)."""
     info = about(name)
-    return f"reference: {info['what']} ({info['date']}, {info['machine']}; `{info['command']}`)"
+    made = f"{info['date']}, {info['machine']}" + (f"; `{info['command']}`" if command else "")
+    return f"reference: {info['what']} ({made})"
 
 
 def series(rows: list[dict], key: str, where: dict | None = None, x: str = "step") -> tuple[list, list]:

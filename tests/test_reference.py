@@ -45,6 +45,13 @@ def test_each_shipped_chapter_result_says_how_it_was_made(name):
     assert "cpu profile" in reference.caption(name)
 
 
+def test_a_caption_without_the_command_keeps_the_date_and_machine():
+    info = reference.about("ch02_sn_study")
+    short, full = reference.caption("ch02_sn_study", command=False), reference.caption("ch02_sn_study")
+    assert info["command"] in full and info["command"] not in short and "benchmarks/" not in short
+    assert info["date"] in short and info["machine"] in short
+
+
 def test_the_shipped_sweeps_record_every_run():
     for study in ("stabilization", "table1"):
         runs = reference.load(study, "runs.csv")
