@@ -50,6 +50,14 @@ class Maps:
         R = self.images.shape[-1]
         return row * H // R, col * W // R
 
+    def keys(self, name: str) -> int:
+        """The number of attended cells of ``name``'s block: a uniform map gives each 1 / keys."""
+        return self.maps[name].shape[-1] * self.maps[name].shape[-2]
+
+    def peak(self, name: str) -> float:
+        """The largest weight of any of ``name``'s maps, in times uniform (1: attends to all alike)."""
+        return float(self.maps[name].max()) * self.keys(name)
+
     def upsampled(self, name: str, index: int, row: int, col: int) -> torch.Tensor:
         """The map of the query at image pixel (row, col), bilinearly upsampled to image size [R, R]."""
         r, c = self.query_to_feature(name, row, col)
@@ -76,6 +84,16 @@ def every_query(block: SelfAttention, x: torch.Tensor) -> torch.Tensor:
     H, W = x.shape[2:]
     maps = attention_maps(block, x, [(r, c) for r in range(H) for c in range(W)])  # [B, H*W, Hk, Wk]
     return maps.reshape(x.shape[0], H, W, *maps.shape[2:])
+
+
+def query_dependence(maps: Maps, name: str, index: int) -> float:
+    """How much ``name``'s map depends on its query, for image ``index``: the total-variation distance
+    (half the L1 distance, 0 to 1) between the maps of two query cells, averaged over every pair of
+    distinct cells. 0: every query sees the same map; 1: no two queries share any attended cell."""
+    flat = maps.maps[name][index].reshape(-1, maps.keys(name)).double()  # [H*W queries, keys]
+    distances = torch.cdist(flat, flat, p=1) / 2
+    n = len(flat)
+    return float(distances.sum() / (n * (n - 1)))
 
 
 @torch.no_grad()
@@ -116,9 +134,11 @@ def pick_queries(image: torch.Tensor) -> list[tuple[int, int]]:
 
 def overlay_figure(maps: Maps, queries, names=("G", "D"), indices=None) -> Figure:
     """Figures 1 and 5 for these images: per image, the image with coloured query points, then for each
-    network and query the map upsampled to image size over the image (query marked), scaled to its
-    own maximum (black: no attention, bright: the most attended place). ``queries``: one list of
-    (row, col) image pixels for every image, or a list per image."""
+    network and query the map upsampled to image size over the image (query marked). Every map is
+    drawn on one scale, in times uniform (the weight times the number of attended cells: 1 where a
+    query attends to every cell alike), from 0 (black) to the largest value of any map shown
+    (bright); each title gives that map's own maximum. ``queries``: one list of (row, col) image
+    pixels for every image, or a list per image."""
     indices = list(range(maps.images.shape[0])) if indices is None else indices
     per_image = queries if queries and isinstance(queries[0], list) else [queries] * maps.images.shape[0]
     names = [n for n in names if n in maps.maps]
@@ -126,6 +146,9 @@ def overlay_figure(maps: Maps, queries, names=("G", "D"), indices=None) -> Figur
     fig = plt.figure(figsize=(1.5 * cols, 1.6 * len(indices)))  # pyplot: a notebook shows it
     axes = fig.subplots(len(indices), cols, squeeze=False)
     R = maps.images.shape[-1]
+    shown = {(name, index, q): maps.upsampled(name, index, r, c) * maps.keys(name)  # times uniform
+             for index in indices for q, (r, c) in enumerate(per_image[index]) for name in names}
+    top = max(float(beta.max()) for beta in shown.values())
     for row, index in enumerate(indices):
         image = maps.images[index].permute(1, 2, 0).numpy()
         queries = per_image[index]
@@ -136,15 +159,17 @@ def overlay_figure(maps: Maps, queries, names=("G", "D"), indices=None) -> Figur
             for q, (r, c) in enumerate(queries):
                 ax = axes[row, 1 + n * len(queries) + q]
                 ax.imshow(image * 0.45)
-                beta = maps.upsampled(name, index, r, c)
-                ax.imshow((beta / beta.max()).numpy(), cmap="inferno", alpha=0.75, vmin=0, vmax=1,
+                beta = shown[name, index, q]
+                ax.imshow(beta.numpy(), cmap="inferno", alpha=0.75, vmin=0, vmax=top,
                           extent=(-0.5, R - 0.5, R - 0.5, -0.5))
                 ax.plot(c, r, "o", ms=4, mfc=QUERY_COLOURS[q % 6], mec="white")
-                if row == 0:
-                    ax.set_title(f"{name}, {QUERY_COLOURS[q % 6]} query", fontsize=7)
+                peak = float(maps.maps[name][index][maps.query_to_feature(name, r, c)].max()) * maps.keys(name)
+                ax.set_title((f"{name}, {QUERY_COLOURS[q % 6]} query\n" if row == 0 else "") + f"max {peak:.1f}x uniform",
+                             fontsize=7)
         axes[row, 0].set_title("image, queries" if row == 0 else "", fontsize=7)
         for ax in axes[row]:
             ax.set_axis_off()
+    fig.suptitle(f"one scale for every map: black 0, brightest {top:.1f} times uniform", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -158,10 +183,10 @@ def _png(image: np.ndarray) -> str:
 
 
 def quantized(maps: Maps, name: str) -> np.ndarray:
-    """What the HTML explorer embeds: each query's map scaled to its maximum, as uint8 [B, H, W, Hk, Wk]."""
+    """What the HTML explorer embeds: ``name``'s maps on one scale, 255 at the largest weight of any
+    of its maps (`Maps.peak`), as uint8 [B, H, W, Hk, Wk]."""
     m = maps.maps[name].numpy()
-    peak = m.max(axis=(-1, -2), keepdims=True)
-    return np.round(255 * m / np.maximum(peak, 1e-12)).astype(np.uint8)
+    return np.round(255 * m / max(float(m.max()), 1e-12)).astype(np.uint8)
 
 
 def explorer_html(maps: Maps, labels: list[str], element_id: str = "minisagan-explorer", scale: int = 8) -> str:
@@ -170,7 +195,8 @@ def explorer_html(maps: Maps, labels: list[str], element_id: str = "minisagan-ex
     R = maps.images.shape[-1]
     data = {"size": R, "scale": scale, "labels": labels,
             "images": [_png(im.permute(1, 2, 0).numpy()) for im in maps.images],
-            "maps": {name: {"shape": list(m.shape[1:]), "data": base64.b64encode(quantized(maps, name).tobytes()).decode()}
+            "maps": {name: {"shape": list(m.shape[1:]), "peak": round(maps.peak(name), 2),
+                            "data": base64.b64encode(quantized(maps, name).tobytes()).decode()}
                      for name, m in maps.maps.items()}}
     return _TEMPLATE.replace("ELEMENT", element_id).replace("DATA", json.dumps(data))
 
@@ -188,7 +214,8 @@ _TEMPLATE = """<div id="ELEMENT" class="minisagan-explorer" style="font:13px san
   const views = {}; let index = 0, query = [Math.floor(data.size / 2), Math.floor(data.size / 4)];
   for (const name of Object.keys(data.maps)) {
     const box = document.createElement("div"), title = document.createElement("div"), canvas = document.createElement("canvas");
-    title.textContent = name === "G" ? "G's last attention block" : "D's attention block (on the image)";
+    title.textContent = (name === "G" ? "G's last attention block" : "D's attention block (on the image)") +
+      ` (one scale: brightest ${data.maps[name].peak}x uniform)`;
     canvas.width = canvas.height = S; canvas.style.cursor = "crosshair";
     box.append(title, canvas); root.querySelector(".views").append(box); views[name] = canvas;
     const pick = ev => { const r = canvas.getBoundingClientRect();

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from minisagan.attention import SelfAttention
-from minisagan.explorer import Maps, every_query, explorer_html, generated_maps, overlay_figure, pick_queries, quantized
+from minisagan.explorer import (Maps, every_query, explorer_html, generated_maps, overlay_figure, pick_queries,
+                                quantized, query_dependence)
 from minisagan.sagan import Discriminator, Generator, SAGANConfig
 
 
@@ -93,8 +94,33 @@ def test_the_static_explorer_embeds_the_maps_and_loads_nothing():
     data = json.loads(re.search(r"const data = (\{.*?\}), root", html, re.S).group(1))
     embedded = np.frombuffer(base64.b64decode(data["maps"]["G"]["data"]), dtype=np.uint8).reshape(2, 4, 4, 2, 2)
     assert np.array_equal(embedded, quantized(maps, "G"))
-    assert embedded.reshape(-1, 4).max(1).min() == 255  # each query scaled to its own maximum
+    m = maps.maps["G"].numpy()
+    assert np.array_equal(embedded, np.round(255 * m / m.max()).astype(np.uint8))  # one scale for every query
+    assert embedded.max() == 255 and embedded.reshape(-1, 4).max(1).min() < 255
+    assert data["maps"]["G"]["peak"] == round(float(m.max()) * 4, 2)  # times uniform: 4 attended cells
     assert overlay_figure(maps, [(3, 3), (12, 12)], names=("G",)).axes  # draws without D
+
+
+def test_the_overlay_shares_one_scale_in_times_uniform_and_titles_each_maximum():
+    maps = _tiny_maps()
+    figure = overlay_figure(maps, [(3, 3), (12, 12)], names=("G",))
+    panels = [ax for ax in figure.axes if len(ax.images) == 2]  # the image, then the map over it
+    scales = {ax.images[1].get_clim() for ax in panels}
+    expected_top = max(float(maps.upsampled("G", i, r, c).max()) * 4 for i in range(2) for r, c in ((3, 3), (12, 12)))
+    assert len(scales) == 1 and abs(scales.pop()[1] - expected_top) < 1e-6
+    r, c = maps.query_to_feature("G", 12, 12)
+    assert panels[1].get_title().endswith(f"max {float(maps.maps['G'][0, r, c].max()) * 4:.1f}x uniform")
+
+
+def test_query_dependence_by_hand():
+    uniform = torch.full((1, 2, 1, 2, 2), 0.25)
+    assert query_dependence(Maps(torch.zeros(1, 3, 8, 8), {"G": uniform}), "G", 0) == 0  # every query alike
+    one_hot = torch.zeros(1, 2, 1, 2, 2)
+    one_hot[0, 0, 0, 0, 0] = one_hot[0, 1, 0, 1, 1] = 1  # two queries, disjoint cells
+    assert query_dependence(Maps(torch.zeros(1, 3, 8, 8), {"G": one_hot}), "G", 0) == 1
+    half = torch.tensor([[0.5, 0.5], [0.0, 0.0]]), torch.tensor([[0.5, 0.0], [0.5, 0.0]])
+    maps = Maps(torch.zeros(1, 3, 8, 8), {"G": torch.stack(half).reshape(1, 2, 1, 2, 2)})
+    assert abs(query_dependence(maps, "G", 0) - 0.5) < 1e-12  # half the mass moved: 0.5 * (0.5 + 0.5)
 
 
 
@@ -118,8 +144,12 @@ def test_the_explorer_in_a_browser_shows_the_map_the_library_computes(tmp_path, 
         assert f"most attended cell ({best[0]}, {best[1]})" in dom
         png = re.search(r'data-png="data:image/png;base64,([^"]*)"', dom).group(1)
         shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")).astype(float)
-        # On a black image the canvas is the map alone (green = 0.8 x weight x opacity), drawn at 128 px.
-        expected = F.interpolate(maps.maps["G"][index, r, c][None, None], size=(128, 128), mode="bilinear")[0, 0]
-        inner = (slice(8, -8), slice(8, -8))  # away from the query's box and the edges
-        correlation = np.corrcoef(shown[..., 1][inner].ravel(), expected.numpy()[inner].ravel())[0, 1]
+        # On a black image the canvas is the map alone, drawn at 128 px: green 0.8 v at opacity 0.85 v, so
+        # the browser smooths (premultiplied) values that grow as v squared.
+        v = torch.from_numpy(quantized(maps, "G")[index, r, c]).float()
+        expected = F.interpolate((v ** 2)[None, None], size=(128, 128), mode="bilinear")[0, 0]
+        keep = np.zeros((128, 128), dtype=bool)
+        keep[8:-8, 8:-8] = True  # away from the edges
+        keep[max(0, 8 * row - 3):8 * row + 11, max(0, 8 * col - 3):8 * col + 11] = False  # and the query's cyan box
+        correlation = np.corrcoef(shown[..., 1][keep], expected.numpy()[keep])[0, 1]
         assert correlation > 0.9, correlation
