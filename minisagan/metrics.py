@@ -164,3 +164,18 @@ def hue_histogram(images: torch.Tensor, bins: int = 10) -> torch.Tensor:
 def hues_present(images: torch.Tensor, bins: int = 10) -> int:
     """How many of the ``bins`` hue sectors hold at least a quarter of their fair share (1 / bins)."""
     return int((hue_histogram(images, bins) >= 0.25 / bins).sum())
+
+
+# --- book/05_metrics.md, section: How much a score moves by chance
+import math
+
+
+def proportion_se(p: float, n: int) -> float:
+    """The standard error of a fraction ``p`` of ``n`` independent samples (binomial)."""
+    return math.sqrt(p * (1 - p) / n)
+
+
+def gap_in_noise(p1: float, p2: float, n1: int, n2: int, z: float = 2.0) -> bool:
+    """Whether two fractions of independent samples differ by less than ``z`` standard errors of
+    their difference: a gap that chance alone makes often."""
+    return abs(p1 - p2) < z * math.sqrt(proportion_se(p1, n1) ** 2 + proportion_se(p2, n2) ** 2)

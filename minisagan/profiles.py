@@ -55,6 +55,8 @@ class Profile:
     timing_repeats: int  # Chapter 3: repeats per timing
     metric_samples: int  # Chapter 5: images per set for the metrics
     metric_sample_sizes: tuple[int, ...]  # Chapter 5: set sizes of the bias study
+    se_draws: int  # Chapter 5: independent draws of the shipped model's samples
+    se_samples: int  # Chapter 5: samples per draw (a run's evaluations use 1,000)
     study_steps: int  # Chapter 6: the stabilization study, per run
     study_eval_every: int
     study_eval_samples: int
@@ -69,7 +71,7 @@ SMOKE = Profile(
     "smoke", steps=20, batch_size=16, width=8, data_size=2_000, log_every=5, sample_every=10, eval_every=10,
     eval_samples=200, lr_g=1e-4, lr_d=4e-4, ema_decay=0.0, ema_start=0, amp="none", compile=False, num_workers=0,
     chapter_width=8, data_batches=10, toy_steps=20, sn_study_steps=12, attention_sizes=(8, 16), timing_repeats=2,
-    metric_samples=300, metric_sample_sizes=(150, 300), study_steps=4, study_eval_every=4,
+    metric_samples=300, metric_sample_sizes=(150, 300), se_draws=5, se_samples=200, study_steps=4, study_eval_every=4,
     study_eval_samples=130, jpeg_per_class=2, imagenet_width=8, imagenet_batch=4, imagenet_steps=2)
 
 PROFILES: dict[str, Profile] = {
@@ -81,14 +83,15 @@ PROFILES: dict[str, Profile] = {
         eval_every=500, eval_samples=1_000, lr_g=4e-4, lr_d=4e-4, ema_decay=0.999, ema_start=500, amp="none",
         compile=False, num_workers=0,
         chapter_width=32, data_batches=100, toy_steps=800, sn_study_steps=250, attention_sizes=(8, 16, 32, 64), timing_repeats=5,
-        metric_samples=2_000, metric_sample_sizes=(200, 500, 1_000, 2_000), study_steps=500, study_eval_every=100,
+        metric_samples=2_000, metric_sample_sizes=(200, 500, 1_000, 2_000), se_draws=20, se_samples=1_000,
+        study_steps=500, study_eval_every=100,
         study_eval_samples=500, jpeg_per_class=12, imagenet_width=16, imagenet_batch=8, imagenet_steps=30),
     "gpu": Profile(
         "gpu", steps=20_000, batch_size=256, width=64, data_size=200_000, log_every=50, sample_every=1_000,
         eval_every=1_000, eval_samples=5_000, lr_g=1e-4, lr_d=4e-4, ema_decay=0.999, ema_start=1_000, amp="bf16", compile=True,
         num_workers=4, chapter_width=64, data_batches=100, toy_steps=20_000, sn_study_steps=5_000,
         attention_sizes=(8, 16, 32, 64, 128), timing_repeats=20, metric_samples=10_000,
-        metric_sample_sizes=(500, 1_000, 2_000, 5_000, 10_000), study_steps=20_000, study_eval_every=2_000,
+        metric_sample_sizes=(500, 1_000, 2_000, 5_000, 10_000), se_draws=50, se_samples=1_000, study_steps=20_000, study_eval_every=2_000,
         study_eval_samples=5_000, jpeg_per_class=60, imagenet_width=64, imagenet_batch=64, imagenet_steps=300),
     # smoke's sizes, the gpu profile's switches: what only a GPU exercises (bf16 autocast, compiling), quickly
     "gpu-smoke": replace(SMOKE, name="gpu-smoke", amp="bf16", compile=True),

@@ -213,3 +213,18 @@ def test_hue_histogram_of_real_data_covers_every_sector_and_one_colour_one(sets)
         params.colour = hsv_to_rgb(torch.full((N,), hue), torch.full((N,), 0.9), torch.full((N,), 0.9))
         one = hue_histogram(render(params, 32))
         assert hues_present(render(params, 32)) == 1 and one.argmax() == int(hue * 10)
+
+
+def test_the_standard_error_of_a_fraction_by_hand_and_by_simulation():
+    import math
+
+    import numpy as np
+
+    from minisagan.metrics import gap_in_noise, proportion_se
+
+    assert abs(proportion_se(0.95, 1000) - math.sqrt(0.95 * 0.05 / 1000)) < 1e-15  # 0.0069
+    assert abs(proportion_se(0.5, 1000) - 0.01581) < 1e-5 and proportion_se(1.0, 10) == 0
+    fractions = np.random.default_rng(0).binomial(1000, 0.69, size=20_000) / 1000  # 20,000 evaluations
+    assert abs(fractions.std() / proportion_se(0.69, 1000) - 1) < 0.02
+    # 0.946 against 0.941 at 1,000 samples each: SE of the gap 0.0103, the gap 0.005 is inside it
+    assert gap_in_noise(0.946, 0.941, 1000, 1000) and not gap_in_noise(0.95, 0.90, 1000, 1000)
