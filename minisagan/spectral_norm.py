@@ -1,4 +1,4 @@
-# Generated from book/02_spectral_norm.md by `make mirror` (minisagan.bookbuild.mirror).
+# Generated from book/02_spectral_norm.md by minisagan.bookbuild.mirror.
 # Do not edit: change the chapter, then run `make mirror`.
 
 

@@ -1,4 +1,4 @@
-# Generated from book/06_training.md by `make mirror` (minisagan.bookbuild.mirror).
+# Generated from book/06_training.md by minisagan.bookbuild.mirror.
 # Do not edit: change the chapter, then run `make mirror`.
 
 

@@ -77,7 +77,7 @@ def render_module(cells: list[ExportCell]) -> str:
     comment naming the section it was written in."""
     chapter = cells[0].chapter.as_posix()
     parts = [
-        f"{HEADER_PREFIX}{chapter} by `make mirror` (minisagan.bookbuild.mirror).\n"
+        f"{HEADER_PREFIX}{chapter} by minisagan.bookbuild.mirror.\n"
         "# Do not edit: change the chapter, then run `make mirror`.\n"
     ]
     for cell in cells:
