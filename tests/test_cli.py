@@ -102,6 +102,20 @@ def test_every_config_key_is_a_train_flag(capsys):
         assert "--" + key.replace("_", "-") in out, key
 
 
+@pytest.mark.parametrize("profile, steps, width, lr_g", [("cpu", "8000", "16", "0.0004"),
+                                                          ("smoke", "20", "8", "0.0001")])
+def test_train_help_shows_the_values_this_machines_profile_runs(capsys, monkeypatch, profile, steps, width, lr_g):
+    monkeypatch.setenv("MINISAGAN_PROFILE", profile)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"defaults: the {profile} profile (set by $MINISAGAN_PROFILE)" in out
+    for flag, value in (("--steps STEPS", steps), ("--width WIDTH", width), ("--lr-g LR_G", lr_g)):
+        assert f"{flag} default {value} " in out, flag
+    run = TrainConfig.for_profile()  # what the run without flags uses: the help's one source
+    assert (str(run.steps), str(run.width), str(run.lr_g)) == (steps, width, lr_g)
+
+
 def test_unknown_flag_is_argparses_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--batch-sise", "8"])

@@ -11,7 +11,7 @@ import torch
 
 from minisagan.errors import ConfigError
 from minisagan import profiles
-from minisagan.run.config import PRESETS, TrainConfig
+from minisagan.run.config import PRESETS, PROFILE_KEYS, TrainConfig
 from minisagan.profiles import PROFILES, active_profile, chapter_clock, device_for, format_seconds, sizes
 from minisagan.run import distributed
 
@@ -107,7 +107,17 @@ def test_overrides_go_on_top_of_the_preset():
     config = TrainConfig.for_profile("smoke", steps=3, lr_d=4e-4)
     assert (config.steps, config.lr_d) == (3, 4e-4)
     assert config.batch_size == PRESETS["smoke"]["batch_size"]
-    assert config.lr_g == TrainConfig().lr_g  # a key no preset sets keeps the dataclass default
+    assert config.lr_g == PRESETS["smoke"]["lr_g"]
+    assert config.z_dim == TrainConfig().z_dim  # a key no profile sizes keeps the dataclass default
+
+
+def test_a_key_the_profile_sizes_has_no_default_but_the_profiles(monkeypatch):
+    monkeypatch.setenv("MINISAGAN_PROFILE", "smoke")
+    assert TrainConfig() == TrainConfig.for_profile() == TrainConfig.from_dict(PRESETS["smoke"])
+    for profile, preset in PRESETS.items():
+        for key in PROFILE_KEYS:
+            assert TrainConfig.__dataclass_fields__[key].default is None, key
+            assert getattr(TrainConfig(profile=profile), key) == preset[key], (profile, key)
 
 
 def test_for_profile_without_a_name_uses_the_active_profile(monkeypatch):

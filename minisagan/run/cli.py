@@ -1,7 +1,8 @@
 """The command line: ``minisagan train | resume | sample | evaluate | curves | prepare | grade`` (also ``python -m minisagan``).
 
 Every key of `TrainConfig` is a flag (``--batch-size 64``, ``--lr-d 4e-4``); ``--config FILE`` reads
-a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath.
+a .toml or .json file first, flags override it, and ``--profile`` picks the preset underneath;
+``train --help`` shows each key's value in a run without flags here (`TrainConfig.for_profile`).
 ``resume`` takes the keys that may change mid-run. Every user's mistake, operating-system error
 (an unwritable folder, a full disk) and Ctrl-C ends in one line on stderr and an exit code (2: the
 input, 1: the system, 130: interrupted); ``--debug`` shows the traceback instead.
@@ -11,10 +12,12 @@ import argparse
 import os
 import re
 import sys
+import typing
 from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..profiles import ENV_VAR
 from . import curves, evaluate_command
 from .config import RESUMABLE, TrainConfig
 from .evaluate_command import checked_out, checkpoint_path
@@ -29,20 +32,45 @@ def _boolean(text: str) -> bool:
     return words[text.lower()]
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, keys=None) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, defaults: TrainConfig | None, keys=None) -> None:
+    """A flag per key of `TrainConfig` (or of ``keys``), whose help shows ``defaults``' value: the
+    configuration a run without flags gets here (None: the help shows no values)."""
     for f in fields(TrainConfig):
         if keys is not None and f.name not in keys:
             continue
         flag = "--" + f.name.replace("_", "-")
+        shown = None if defaults is None else getattr(defaults, f.name)
+        text = None if shown is None else "default " + _shown(shown).replace("%", "%%")
+        kind = next(t for t in typing.get_args(f.type) or (f.type,) if t is not type(None))  # unwrap "int | None"
         if f.name == "betas":
-            parser.add_argument(flag, type=float, nargs=2, metavar=("BETA1", "BETA2"), default=None)
-        elif isinstance(f.default, bool):
-            parser.add_argument(flag, type=_boolean, default=None, metavar="true|false",
-                                help=f"default {str(f.default).lower()} (the profile's preset may change it)")
+            parser.add_argument(flag, type=float, nargs=2, metavar=("BETA1", "BETA2"), default=None, help=text)
+        elif kind is bool:
+            parser.add_argument(flag, type=_boolean, default=None, metavar="true|false", help=text)
         else:
-            kind = {int: int, float: float}.get(type(f.default), str)
-            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
-                                help=f"default {f.default!r} (the profile's preset may change it)")
+            parser.add_argument(flag, type=kind if kind in (int, float) else str, default=None,
+                                metavar=f.name.upper(), help=text)
+
+
+def _shown(value) -> str:
+    """A value as it is typed on the command line: ``true``, ``0.0 0.9``, ``none`` for an empty path."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return str(value) if value != "" else "none"
+
+
+def _defaults_here() -> tuple[TrainConfig | None, str]:
+    """What ``minisagan train`` without flags runs on this machine (`TrainConfig.for_profile`, as
+    `_config_from_args` builds it), and the sentence of the help that names its profile and why."""
+    try:
+        defaults = TrainConfig.for_profile()
+    except ValueError as err:  # $MINISAGAN_PROFILE names no profile; train says so in one line too
+        return None, f"no defaults shown ({err})."
+    why = (f"set by ${ENV_VAR}" if os.environ.get(ENV_VAR, "").strip()
+           else "picked by the hardware: " + ("a CUDA GPU" if defaults.profile == "gpu" else "no CUDA GPU"))
+    return defaults, (f"defaults: the {defaults.profile} profile ({why}); --profile picks another profile's, "
+                      "and --preset, then --config, then the flags go on top.")
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -58,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
+    defaults, profile_line = _defaults_here()
 
     train = commands.add_parser("train", parents=[common], help="start a run (writes samples, curves, metrics, "
-                                "checkpoints)", description="Start a training run in --run-dir.")
+                                "checkpoints)", description=f"Start a training run in --run-dir; {profile_line}")
     train.add_argument("--config", type=Path, help="a .toml or .json file of config keys")
     train.add_argument("--preset", default=None,
                        help="a named recipe under the flags: 'paper' (the paper's optimization at the profile's "
@@ -68,14 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true",
                        help="replace the files of an earlier run in --run-dir (refused otherwise)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_flags(train)
+    _add_config_flags(train, defaults)
 
     resume = commands.add_parser("resume", parents=[common], help="continue a run from its last checkpoint",
                                  description="Continue the run in RUN_DIR exactly where it stopped. The keys "
-                                             "below may change (each change is recorded in RUN_DIR/changes.csv).")
+                                             "below may change (each change is recorded in RUN_DIR/changes.csv); "
+                                             "one not given keeps the run's value.")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--quiet", action="store_true")
-    _add_config_flags(resume, keys=RESUMABLE)
+    _add_config_flags(resume, None, keys=RESUMABLE)
 
     sample = commands.add_parser("sample", parents=[common], help="write a grid of samples from a checkpoint",
                                  description="Write an image grid from a run's generator.")

@@ -2,8 +2,10 @@
 
 The model's keys (resolution, width, z_dim, attention, attention_kind, official_attention, sn_g,
 sn_d) carry the names of `minisagan.sagan.SAGANConfig`'s fields and are validated by it, so its
-errors name the key as it is written here. The presets come from the profile record
-(`minisagan.profiles.PROFILES`).
+errors name the key as it is written here. Each key's default has one home: the keys a profile sizes
+(`PROFILE_KEYS`: steps, batch_size, width, learning rates, ...) take the profile record's values
+(`minisagan.profiles.PROFILES`, through `profile_preset`), every other key its default below. Layers,
+later winning: those defaults, a named preset (``presets/*.toml``), a config file, the flags.
 
     TrainConfig.for_profile("cpu", steps=500)     # a profile's preset with overrides
     TrainConfig.from_file("run.toml", lr_d=4e-4)  # a file (.toml or .json) with overrides
@@ -16,7 +18,7 @@ import difflib
 import json
 import tomllib
 from importlib import resources
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -29,15 +31,18 @@ AMP_MODES = ("none", "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run needs. Units: learning rates per step, ``*_every`` in steps."""
+    """Everything a run needs. Units: learning rates per step, ``*_every`` in steps.
 
-    profile: str = "cpu"
+    A key whose default is None is one the profile sizes: left out, it takes the value of
+    ``profile``'s record (`profile_preset`), so ``TrainConfig(profile="smoke").steps`` is smoke's."""
+
+    profile: str = field(default_factory=active_profile)  # $MINISAGAN_PROFILE, else by the hardware
     model: str = "sagan"  # SAGAN (Chapters 4 and 6) or "toygan", Chapter 1's small GAN
     data: str = "shapes"  # "shapes" (built-in) or the path of an ImageFolder-style folder
-    data_size: int = 50_000  # number of built-in images (ignored for a folder)
+    data_size: int | None = None  # number of built-in images (ignored for a folder)
     resolution: int = 32
     z_dim: int = 64
-    width: int = 32  # the channel multiplier (the official code's ch); the toy GAN's widest-resolution channels
+    width: int | None = None  # the channel multiplier (the official code's ch); the toy GAN's widest-resolution channels
     # SAGAN's architecture (Chapter 4); the toy GAN ignores these
     conditional: bool = True  # class-conditional G (CBN) and projection D; classes come from the data
     attention: int = 16  # feature resolution of the attention block in G and D; 0: none
@@ -46,32 +51,37 @@ class TrainConfig:
     sn_g: bool = True  # spectral norm on G (Figure 3's baseline has it on D only)
     sn_d: bool = True
     # the optimization (Chapter 6)
-    batch_size: int = 32  # the global batch: split evenly over processes under torchrun
-    steps: int = 800  # generator updates
+    batch_size: int | None = None  # the global batch: split evenly over processes under torchrun
+    steps: int | None = None  # generator updates
     n_dis: int = 1  # discriminator updates per generator update (1:1 in the paper)
     loss: str = "hinge"
-    lr_g: float = 1e-4  # TTUR: D learns 4x faster than G
-    lr_d: float = 4e-4
+    lr_g: float | None = None  # the paper's TTUR: G at 1e-4, D 4x faster (the profiles' own: `PROFILES`)
+    lr_d: float | None = None
     betas: tuple[float, float] = (0.0, 0.9)
-    ema_decay: float = 0.0  # exponential moving average of G's weights; 0: none
-    ema_start: int = 0  # the average copies G until this step
-    amp: str = "none"  # "bf16": bfloat16 autocast for the forward passes
-    compile: bool = False  # torch.compile G and D (falls back to eager if compiling fails)
+    ema_decay: float | None = None  # exponential moving average of G's weights; 0: none
+    ema_start: int | None = None  # the average copies G until this step
+    amp: str | None = None  # "none" or "bf16": bfloat16 autocast for the forward passes
+    compile: bool | None = None  # torch.compile G and D (falls back to eager if compiling fails)
     sync_bn: bool = True  # under torchrun on GPUs: G's batch norm over the global batch (CPUs: per process)
     seed: int = 0
     # what the run writes
-    log_every: int = 10
-    sample_every: int = 200
-    checkpoint_every: int = 200
+    log_every: int | None = None
+    sample_every: int | None = None
+    checkpoint_every: int | None = None  # the profile's sample_every
     keep_every: int = 0  # also keep the checkpoint of every K-th step in checkpoints/ (0: only the latest)
-    eval_every: int = 200  # domain FID / KID and consistency, and at the last step; 0: never
-    eval_samples: int = 1000  # images per set for the metrics (FID on shape features needs 128+)
+    eval_every: int | None = None  # domain FID / KID and consistency, and at the last step; 0: never
+    eval_samples: int | None = None  # images per set for the metrics (FID on shape features needs 128+)
     inception_weights: str = ""  # path of pt_inception-2015-12-05 weights: adds the paper's metrics
-    num_workers: int = 0
+    num_workers: int | None = None  # data loader processes
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (under torchrun: each process's own GPU)
     run_dir: str = "runs/default"
 
     def __post_init__(self):
+        if not isinstance(self.profile, str) or self.profile not in PROFILES:  # first: it sizes the rest
+            raise ConfigError(f"config key 'profile': must be one of {', '.join(PROFILES)} (got {self.profile!r})")
+        for key, value in profile_preset(self.profile).items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
         # Coerce what JSON/TOML and the command line hand over (lists, ints for floats).
         for key, coerce, what in (("betas", lambda v: tuple(float(b) for b in v), "two numbers"),
                                   ("lr_g", float, "a number"), ("lr_d", float, "a number"),
@@ -89,7 +99,7 @@ class TrainConfig:
         def is_int(value):
             return isinstance(value, int) and not isinstance(value, bool)
 
-        for key in ("profile", "model", "data", "attention_kind", "loss", "amp", "inception_weights", "device",
+        for key in ("model", "data", "attention_kind", "loss", "amp", "inception_weights", "device",
                     "run_dir"):
             if not isinstance(getattr(self, key), str):
                 fail(key, "must be a string")
@@ -98,8 +108,6 @@ class TrainConfig:
                 fail(key, "must be true or false")
         if not self.data.strip():
             fail("data", "must be 'shapes' (the built-in data) or the path of an image folder or a prepared store")
-        if self.profile not in PROFILES:
-            fail("profile", f"must be one of {', '.join(PROFILES)}")
         if self.model not in MODELS:
             fail("model", f"must be one of {', '.join(MODELS)}")
         if self.loss not in LOSS_NAMES:
@@ -161,18 +169,17 @@ class TrainConfig:
 
     @classmethod
     def for_profile(cls, profile: str | None = None, *, preset: str | None = None, **overrides) -> "TrainConfig":
-        """The sizes of a profile (default: the active one, or the one ``preset`` names), then the
-        named ``preset``'s keys (`preset_values`), then ``overrides`` on top."""
+        """The sizes of a profile (default: the one ``preset`` names, else the active one: what
+        ``minisagan train`` without flags runs), then the named ``preset``'s keys (`preset_values`),
+        then ``overrides`` on top."""
         recipe = preset_values(preset) if preset else {}
         profile = profile or recipe.pop("profile", None) or active_profile()
         recipe.pop("profile", None)  # the profile asked for wins over the preset's
-        if profile not in PROFILES:
-            raise ConfigError(f"config key 'profile': must be one of {', '.join(PROFILES)} (got {profile!r})")
         if recipe.get("data") == "" and not overrides.get("data"):  # a preset that leaves the data to the user
             raise ConfigError(f"config key 'data': the {preset} preset trains on data you prepare (Chapter 7): give "
                               f"--data STORE, a folder written by `minisagan prepare`, or --data shapes to train "
                               "it on the built-in shapes")
-        return cls.from_dict({**PRESETS[profile], "profile": profile, **recipe, **overrides})
+        return cls.from_dict({"profile": profile, **recipe, **overrides})  # the profile fills in the rest
 
     @classmethod
     def from_file(cls, path: str | Path, *, preset: str | None = None, **overrides) -> "TrainConfig":
@@ -212,17 +219,18 @@ RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_e
 # What a run's config.json records beside its settings; a config file may hold it and it is ignored.
 RECORDED = ("world_size",)
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
+# The keys whose default is the profile record's (`profile_preset`); TrainConfig gives them none of its own.
+PROFILE_KEYS = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "checkpoint_every",
+                "eval_every", "eval_samples", "lr_g", "lr_d", "ema_decay", "ema_start", "amp", "compile", "num_workers")
 
 
 def profile_preset(profile: str) -> dict:
-    """What a profile trains by default: the paper's recipe (the defaults above: conditional SAGAN,
-    attention, SN on G and D, TTUR, 1:1) with the sizes, learning rates and switches of the profile
-    record; the cpu profile's rates and average of G depart from the paper (``--preset paper``
-    restores its optimization)."""
+    """What a profile trains by default: the paper's recipe (TrainConfig's defaults: conditional
+    SAGAN, attention, SN on G and D, 1:1) with the sizes, learning rates and switches of the profile
+    record; the cpu profile's rates and average of G depart from the paper's TTUR (``--preset paper``
+    restores its optimization). A checkpoint is written whenever samples are."""
     record = PROFILES[profile]
-    keys = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "eval_every", "eval_samples",
-            "lr_g", "lr_d", "ema_decay", "ema_start", "amp", "compile", "num_workers")
-    return {**{key: getattr(record, key) for key in keys}, "checkpoint_every": record.sample_every}
+    return {key: getattr(record, "sample_every" if key == "checkpoint_every" else key) for key in PROFILE_KEYS}
 
 
 PRESETS: dict[str, dict] = {name: profile_preset(name) for name in PROFILES}
