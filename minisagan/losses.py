@@ -3,8 +3,9 @@
 
 
 # --- book/01_gans_and_hinge.md, section: The code
-"""Adversarial losses on discriminator scores: the hinge loss SAGAN trains with (eq. 4) and the
-non-saturating loss it is compared with. Scores are raw (no sigmoid), shape [batch]."""
+"""Adversarial losses on discriminator scores: the hinge loss SAGAN trains with (eq. 4)
+and the non-saturating loss it is compared with. Scores are raw (no sigmoid), shape
+[batch]."""
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,8 @@ def hinge_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 def ns_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    # cross-entropy: -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))); softplus keeps it finite
+    # cross-entropy: -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))),
+    # written with softplus, which keeps it finite
     return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
 
 

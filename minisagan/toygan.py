@@ -3,8 +3,9 @@
 
 
 # --- book/01_gans_and_hinge.md, section: The models: a small convolutional GAN
-"""Chapter 1's small unconditional GAN: an upsampling convolutional generator, a strided
-convolutional discriminator, and one training step (D then G, 1:1) with a chosen loss."""
+"""Chapter 1's small unconditional GAN: an upsampling convolutional generator, a
+strided convolutional discriminator, and one training step (D then G, 1:1) with a
+chosen loss."""
 
 import math
 
@@ -21,7 +22,8 @@ class ToyGenerator(nn.Module):
         super().__init__()
         self.z_dim, self.resolution = z_dim, resolution
         n_up = int(math.log2(resolution // 4))  # 4 -> resolution in doublings
-        channels = [width * 2 ** (n_up - i) for i in range(n_up + 1)]  # e.g. [256, 128, 64, 32]
+        # e.g. [256, 128, 64, 32]
+        channels = [width * 2 ** (n_up - i) for i in range(n_up + 1)]
         self.project = nn.Linear(z_dim, channels[0] * 4 * 4)
         self.blocks = nn.Sequential(*[
             nn.Sequential(
@@ -45,10 +47,12 @@ class ToyDiscriminator(nn.Module):
     def __init__(self, width: int = 32, resolution: int = 32):
         super().__init__()
         n_down = int(math.log2(resolution // 4))
-        channels = [width * 2 ** i for i in range(n_down + 1)]  # e.g. [32, 64, 128, 256]
+        # e.g. [32, 64, 128, 256]
+        channels = [width * 2 ** i for i in range(n_down + 1)]
         layers = [nn.Conv2d(3, channels[0], 3, padding=1), nn.LeakyReLU(0.1)]
         for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.1)]  # halves H, W
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1),  # halves H, W
+                       nn.LeakyReLU(0.1)]
         self.features = nn.Sequential(*layers)
         self.score = nn.Linear(channels[-1] * 4 * 4, 1)
 
@@ -57,16 +61,19 @@ class ToyDiscriminator(nn.Module):
         return self.score(h.flatten(1)).squeeze(1)  # [B, C*16] -> [B]
 
 
-def train_step(G, D, opt_G, opt_D, real, z_d, z_g, loss: str = "hinge") -> dict[str, float]:
+def train_step(G, D, opt_G, opt_D, real, z_d, z_g,
+               loss: str = "hinge") -> dict[str, float]:
     """One discriminator step then one generator step (1:1 updates).
 
-    real: [B, 3, R, R]; z_d, z_g: [B, z_dim], the noise for D's and G's step (passed in, so that the
-    caller owns the random numbers). Returns the step's losses and D's mean scores as floats.
+    real: [B, 3, R, R]; z_d, z_g: [B, z_dim], the noise for D's and G's step (passed in,
+    so that the caller owns the random numbers). Returns the step's losses and D's mean
+    scores as floats.
     """
     d_loss_fn, g_loss_fn = LOSSES[loss]
     batch = real.shape[0]
 
-    # D step: one forward over real and fake together, so every layer sees one batch per step
+    # D step: one forward over real and fake together,
+    # so every layer sees one batch per step
     with torch.no_grad():
         fake = G(z_d)
     scores = D(torch.cat([real, fake]))  # [2B]
