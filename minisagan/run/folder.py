@@ -16,8 +16,22 @@ import sys
 from pathlib import Path
 
 LOCK_NAME = ".lock"
-RUN_FILES = ("config.json", "metrics.csv", "eval.csv", "changes.csv", "curves.png", "checkpoint.pt", "samples",
-             "attention", "checkpoints", "protocol.json", "evaluation.json")
+# Every file and folder a run folder may hold: the one list (the README's table and `minisagan.run.loop`'s
+# docstring name these, and a test holds them to it); `prepare_fresh` replaces these and nothing else.
+RUN_FILES = {
+    "config.json": "the full configuration, and the number of processes",
+    "metrics.csv": "losses, D's scores, gradient norms, gamma of each attention block, images per second",
+    "eval.csv": "the evaluation metrics (`minisagan.run.evaluation`)",
+    "samples": "samples/step_*.png and samples/latest.png: G's images for fixed noise and classes",
+    "attention": "attention/step_*.png: where G's attention block looks",
+    "curves.png": "the logs, plotted",
+    "checkpoint.pt": "everything needed to resume exactly (written atomically)",
+    "checkpoints": "a kept checkpoint every keep_every steps, and `minisagan evaluate`'s report on each",
+    "protocol.json": "how the Inception metrics are measured (a run with inception_weights)",
+    "changes.csv": "the settings a resume changed",
+    "evaluation.json": "`minisagan evaluate`'s report on checkpoint.pt",
+    LOCK_NAME: "the lock of the folder's one writer (the process named inside)",
+}
 
 
 class RunFolderBusy(RuntimeError):
@@ -64,7 +78,8 @@ class RunLock:
 
 def prepare_fresh(run_dir: Path, overwrite: bool) -> None:
     """Make sure a fresh run may write ``run_dir``: refuse a folder that holds anything but the lock
-    (unless ``overwrite``, which removes the files a run writes and nothing else)."""
+    (unless ``overwrite``, which removes the files a run writes, `RUN_FILES`, and nothing else; the
+    lock stays, held by this run)."""
     present = sorted(p.name for p in Path(run_dir).iterdir() if p.name != LOCK_NAME) if Path(run_dir).is_dir() else []
     if not present:
         return

@@ -1,13 +1,18 @@
 """One training run, behind ``make train`` and ``minisagan train``: Chapter 6's steps (or Chapter
 1's, for the toy GAN) in a loop that writes the run folder.
 
-A run folder holds::
+A run folder holds (`minisagan.run.folder.RUN_FILES`, the one list of them)::
 
     config.json        the full configuration
     metrics.csv        losses, D's scores, gradient norms, gamma of each attention block, images/s
     eval.csv           the evaluation metrics (`minisagan.run.evaluation`)
     samples/, attention/, curves.png   the pictures (`minisagan.run.figures`)
     checkpoint.pt      everything needed to resume exactly (written atomically)
+    checkpoints/       a kept checkpoint every keep_every steps (and `minisagan evaluate`'s reports)
+    protocol.json      how the Inception metrics are measured (with inception_weights)
+    changes.csv        the settings a resume changed
+    evaluation.json    `minisagan evaluate`'s report on checkpoint.pt
+    .lock              the lock of the folder's one writer (`minisagan.run.folder.RunLock`)
 
 `Run` owns the state (networks, optimizers, average of G, random generators, position in the data,
 step, clock) and one `Run.iteration`; `train` loops over iterations and decides when to log,
