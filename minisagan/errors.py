@@ -1,7 +1,8 @@
-"""Errors that minisagan raises for bad input: each names what is wrong and how to fix it.
+"""Errors that minisagan raises for bad input, or for a run that cannot go on: each names what is
+wrong and how to fix it.
 
-They subclass the built-in error a caller would expect (ValueError, FileNotFoundError), so code that
-already catches those keeps working.
+They subclass the built-in error a caller would expect (ValueError, FileNotFoundError, RuntimeError),
+so code that already catches those keeps working.
 """
 
 
@@ -19,3 +20,7 @@ class CheckpointError(ValueError):
 
 class MissingWeightsError(FileNotFoundError):
     """A weights file that cannot be downloaded here is not on disk; the message says how to get it."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or infinite; the last good checkpoint is left as it was."""

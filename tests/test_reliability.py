@@ -14,13 +14,13 @@ from PIL import Image
 
 from minisagan.checkpoint import load_checkpoint, save_checkpoint
 from minisagan.data.folder import image_folder, load_rgb, to_rgb
-from minisagan.errors import CheckpointError, ConfigError
+from minisagan.errors import CheckpointError, ConfigError, TrainingDiverged
 from minisagan.run import loop, state
 from minisagan.run.cli import glue_negative_numbers, main
 from minisagan.run.config import TrainConfig
 from minisagan.run.folder import RunFolderBusy, RunLock
 from minisagan.run.logs import CsvLog, read_log
-from minisagan.run.loop import TrainingDiverged, resume, train
+from minisagan.run.loop import resume, train
 from minisagan.run.stream import real_batches
 from minisagan.data import ShapesDataset
 

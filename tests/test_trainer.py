@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from minisagan.errors import CheckpointError, ConfigError, DataError, MissingWeightsError
+from minisagan.errors import CheckpointError, ConfigError, DataError, MissingWeightsError, TrainingDiverged
 from minisagan.checkpoint import load_checkpoint, save_checkpoint
 from minisagan.run import state
 from minisagan.run.config import TrainConfig
 from minisagan.run.evaluation import EVAL_COLUMNS
 from minisagan.run.logs import STEP_COLUMNS, read_log
-from minisagan.run.loop import TrainingDiverged, resume, train
+from minisagan.run.loop import resume, train
 from minisagan.run.models import load_generator
 from minisagan.run.stream import epoch_batches
 

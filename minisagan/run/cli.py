@@ -16,7 +16,7 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDiverged
 from ..profiles import ENV_VAR
 from . import curves, evaluate_command
 from .config import RESUMABLE, TrainConfig
@@ -177,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
 def _explain(err: BaseException, args) -> tuple[str | None, int]:
     """One line and an exit code for an error a user can act on; (None, 1) for anything else."""
     from .folder import RunFolderBusy
-    from .loop import TrainingDiverged
 
     run_dir = getattr(args, "run_dir", None)
     if isinstance(err, KeyboardInterrupt):

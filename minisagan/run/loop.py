@@ -31,15 +31,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDiverged
 from ..training import attention_gammas
 from . import distributed
 from .config import RESUMABLE, TrainConfig
 from .figures import save_curves
 from .folder import RunLock
-from .state import Run, TrainingDiverged
+from .state import Run
 
-__all__ = ["Run", "TrainingDiverged", "train", "resume"]
+__all__ = ["Run", "train", "resume"]
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> Path:

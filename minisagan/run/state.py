@@ -37,10 +37,6 @@ from .stream import data_record, evaluation_images, make_dataset, real_batches
 CHANGE_COLUMNS = ["step", "time", "key", "old", "new"]
 
 
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is left as it was."""
-
-
 class Run:
     """One training run: the models, their optimizers, the data stream and the run folder."""
 
