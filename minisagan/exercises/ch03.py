@@ -67,7 +67,7 @@ def check_wrong_axis(fn) -> CheckResult:
     expect_tensor(o, beta @ value, tol=1e-5, case="o = beta @ value")
     correct = s.softmax(dim=-1) @ value
     gap = (o - correct).abs().max().item()
-    return CheckResult(True, f"columns of beta sum to 1, rows do not; the output is off the correct one by up to {gap:.2f}")
+    return CheckResult(True, f"columns of beta sum to 1, rows do not; the output is off by up to {gap:.2f}")
 
 
 @checker
