@@ -4,7 +4,7 @@ missing or damaged.
 A file is first written to a temporary file beside the target (a unique name, so two writers never
 share one), flushed to disk, then renamed over the target (`os.replace` is atomic on POSIX and
 Windows). A crash mid-write leaves the previous file intact; a failed write (a full disk) removes its
-temporary file. The file gets the permissions the process's umask gives any new file (a group on a
+temporary file, and a checkpoint that finds no room says so in one sentence (`DiskFullError`). The file gets the permissions the process's umask gives any new file (a group on a
 shared file system can read a run), not the owner-only mode of a temporary file.
 
 Random-number states go into a checkpoint as bytes (`rng_bytes`), not tensors: ``torch.load`` with a
@@ -12,14 +12,16 @@ Random-number states go into a checkpoint as bytes (`rng_bytes`), not tensors: `
 ``set_state`` refuses), but leaves bytes alone. `rng_tensor` reads both (older checkpoints hold tensors).
 """
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, DiskFullError
 
 FORMAT_VERSION = 1
 
@@ -54,8 +56,65 @@ def write_text_atomically(path: str | Path, text: str) -> Path:
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write ``state`` (tensors, state dicts, plain Python values) to ``path`` atomically."""
-    return write_atomically(path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle))
+    """Write ``state`` (tensors, state dicts, plain Python values) to ``path`` atomically. Without
+    room on the disk, `DiskFullError` names the folder, the space needed and the intact checkpoint."""
+    state = {"format_version": FORMAT_VERSION, **state}
+    try:
+        return write_atomically(path, lambda handle: torch.save(state, handle))
+    except (OSError, RuntimeError) as err:
+        full = _full_disk(err)
+        if full is None:
+            raise
+        raise DiskFullError(_no_room(full, state, Path(path))) from err
+
+
+def _full_disk(err: BaseException | None) -> OSError | None:
+    """The full disk (or exceeded quota) behind ``err``: torch.save reports a failed write as a
+    RuntimeError ("unexpected pos") raised while handling the OSError, and closing the file may raise
+    the OSError again on top of it."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+class _ByteCounter:
+    """A file that keeps nothing and counts what is written to it: a checkpoint's size, on no disk."""
+
+    def __init__(self):
+        self.bytes = 0
+
+    def write(self, data) -> int:
+        self.bytes += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _no_room(err: OSError, state: dict, path: Path) -> str:
+    """One sentence: the folder, the size of ``state`` as a checkpoint, the space free, and the step of
+    the checkpoint still at ``path`` (read back: it is intact only if it loads)."""
+    def name(checkpoint: dict) -> str:
+        return f"the checkpoint of step {checkpoint['step']}" if "step" in checkpoint else path.name
+
+    counter = _ByteCounter()
+    torch.save(state, counter)
+    try:
+        intact = f"{name(load_checkpoint(path))} there is intact"
+    except CheckpointError:
+        intact = "there is no earlier checkpoint"
+    return (f"{os.strerror(err.errno)} in {str(path.parent)!r}: {name(state)} needs {_size(counter.bytes)}, "
+            f"{_size(shutil.disk_usage(path.parent).free)} are free; {intact}")
+
+
+def _size(n: int) -> str:
+    """``1_234_567`` -> ``'1.2 MB'``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -22,5 +22,10 @@ class MissingWeightsError(FileNotFoundError):
     """A weights file that cannot be downloaded here is not on disk; the message says how to get it."""
 
 
+class DiskFullError(OSError):
+    """A file could not be written for want of space; the message names the folder, the space needed
+    and what is still intact."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a weight became NaN or infinite; the last good checkpoint is left as it was."""

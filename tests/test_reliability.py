@@ -2,6 +2,8 @@
 folder, resumes that check what they cannot assume, a divergence guard that looks after the update,
 checked inputs for sample and evaluate, and one line (never a traceback) for each of them."""
 
+import errno
+import io
 import json
 import os
 import re
@@ -14,7 +16,7 @@ from PIL import Image
 
 from minisagan.checkpoint import load_checkpoint, save_checkpoint
 from minisagan.data.folder import image_folder, load_rgb, to_rgb
-from minisagan.errors import CheckpointError, ConfigError, TrainingDiverged
+from minisagan.errors import CheckpointError, ConfigError, DiskFullError, TrainingDiverged
 from minisagan.run import loop, state
 from minisagan.run.cli import glue_negative_numbers, main
 from minisagan.run.config import TrainConfig
@@ -144,18 +146,67 @@ def test_empty_run_dir_is_an_error_naming_the_key():
         TrainConfig.for_profile("smoke", run_dir="")
 
 
-def test_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+class AlmostFullFile(io.FileIO):
+    """A file on a disk with room for ``room`` bytes: a write past them fails as a full disk's does."""
+
+    room = 0
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def fill_the_disk(monkeypatch, room: int) -> None:
+    """Every file opened by descriptor (the atomic writes' temporary files) finds ``room`` bytes free."""
+    monkeypatch.setattr(AlmostFullFile, "room", room)
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="rb", *args, **kwargs: io.BufferedWriter(AlmostFullFile(fd, "wb")))
+
+
+def torch_save_on_a_full_disk(monkeypatch) -> None:
+    """torch.save fails as it does when the disk fills under it: a RuntimeError raised while handling
+    the OSError (writing to a file, not to `save_checkpoint`'s byte counter)."""
+    save = torch.save
+
+    def failing(obj, handle):
+        if not hasattr(handle, "fileno"):
+            return save(obj, handle)
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", failing)
+
+
+@pytest.mark.parametrize("fault", ["the file's write", "torch's RuntimeError"])
+def test_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch, fault):
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint({"step": 1}, path)
+    fill_the_disk(monkeypatch, room=100) if fault == "the file's write" else torch_save_on_a_full_disk(monkeypatch)
+    with pytest.raises(DiskFullError, match=rf"No space left on device in {re.escape(repr(str(tmp_path)))}: the "
+                                            r"checkpoint of step 1 needs \S+ KB, .* free; there is no earlier checkpoint$") as err:
+        save_checkpoint({"step": 1, "w": torch.zeros(1000)}, path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    save_checkpoint({"step": 1, "w": torch.zeros(1000)}, path)
+    assert f"needs {path.stat().st_size / 1e3:.1f} KB" in str(err.value)
 
-    def full_disk(obj, handle):
-        handle.write(b"half")
-        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        save_checkpoint({"step": 2}, path)
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_last_one(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    train(tiny(run, steps=2), progress=False)
+    before = (run / "checkpoint.pt").read_bytes()
+    fill_the_disk(monkeypatch, room=len(before) // 2)  # room for config.json and the logs, not a checkpoint
+    code, err = run_cli(["resume", run, "--steps", "4", "--quiet"], capsys)
+    line = re.fullmatch(rf"minisagan: error: No space left on device in {re.escape(repr(str(run)))}: the checkpoint "
+                        r"of step 4 needs (\S+ [KMG]B), \S+ [KMG]B are free; the checkpoint of step 2 there is intact; "
+                        rf"free space, then minisagan resume {re.escape(str(run))}\n", err)
+    assert code == 1 and line, err
+    assert (run / "checkpoint.pt").read_bytes() == before and not list(run.glob(".checkpoint.pt.*"))
+    monkeypatch.undo()  # space freed: the run goes on from step 2, and the size said was the checkpoint's
+    assert main(["resume", str(run), "--steps", "4", "--quiet"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 4
+    assert line.group(1) == f"{(run / 'checkpoint.pt').stat().st_size / 1e6:.1f} MB"
 
 
 def test_log_rewrite_on_resume_is_atomic(tmp_path, monkeypatch):

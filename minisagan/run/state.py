@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint, rng_bytes, rng_tensor, save_checkpoint, write_text_atomically
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, DiskFullError
 from ..imagestore import to_model_input
 from ..metrics import inception_weights
 from ..training import GeneratorEMA, attention_gammas, d_step, g_step, make_optimizers, sample_latents
@@ -247,7 +247,11 @@ class Run:
         """The latest checkpoint (atomically), and a kept copy every ``keep_every`` steps
         (``checkpoints/step_0010000.pt``), from which the best-FID one can be picked afterwards."""
         if self.processes.is_main:
-            save_checkpoint(self.state(), self.ckpt_path)
+            try:
+                save_checkpoint(self.state(), self.ckpt_path)
+            except DiskFullError as err:  # what to do, once space is freed
+                then = f"minisagan resume {self.run_dir}" if self.ckpt_path.exists() else "train again (--overwrite)"
+                raise DiskFullError(f"{err}; free space, then {then}") from err
             keep = self.config.keep_every
             if keep and self.step % keep == 0:
                 kept = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
