@@ -3,9 +3,10 @@
 
 
 # --- book/04_sagan_networks.md, section: Conditional batch norm
-"""SAGAN's networks (section 5; the official code's layout): conditional batch norm, residual up- and
-down-blocks, the projection discriminator, and `Generator` / `Discriminator` built from one
-`SAGANConfig` at 32, 64 or 128 pixels, with attention (or a residual block) at any feature resolution.
+"""SAGAN's networks (section 5; the official code's layout): conditional batch norm,
+residual up- and down-blocks, the projection discriminator, and `Generator` /
+`Discriminator` built from one `SAGANConfig` at 32, 64 or 128 pixels, with attention (or
+a residual block) at any feature resolution.
 """
 
 import math
@@ -23,8 +24,8 @@ from minisagan.spectral_norm import SNConv2d, SNEmbedding, SNLinear
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm without affine, then a per-class gain (init 1) and bias (init 0).
 
-    x [B, C, H, W], y [B] (class indices) -> [B, C, H, W]. With num_classes = 0 it is plain batch
-    norm with one learned gain and bias (an unconditional generator).
+    x [B, C, H, W], y [B] (class indices) -> [B, C, H, W]. With num_classes = 0 it is
+    plain batch norm with one learned gain and bias (an unconditional generator).
     """
 
     def __init__(self, channels: int, num_classes: int):
@@ -41,7 +42,8 @@ class ConditionalBatchNorm2d(nn.Module):
         h = self.bn(x)
         if not self.num_classes:
             return h
-        return self.gain(y)[:, :, None, None] * h + self.bias(y)[:, :, None, None]  # [B, C] -> [B, C, 1, 1]
+        # gain and bias [B, C] -> [B, C, 1, 1]
+        return self.gain(y)[:, :, None, None] * h + self.bias(y)[:, :, None, None]
 
 
 # --- book/04_sagan_networks.md, section: The residual blocks
@@ -50,13 +52,15 @@ def conv_layer(spectral_norm: bool):
 
 
 class GBlock(nn.Module):
-    """G's up-block: CBN, ReLU, upsample x2, conv3x3, CBN, ReLU, conv3x3; shortcut: upsample, conv1x1.
+    """G's up-block: CBN, ReLU, upsample x2, conv3x3, CBN, ReLU, conv3x3; shortcut:
+    upsample, conv1x1.
 
-    x [B, in, H, W], y [B] -> [B, out, 2H, 2W] (or [B, out, H, W] with upsample=False, the residual
-    block that can stand in for attention).
+    x [B, in, H, W], y [B] -> [B, out, 2H, 2W] (or [B, out, H, W] with upsample=False,
+    the residual block that can stand in for attention).
     """
 
-    def __init__(self, in_channels, out_channels, num_classes, spectral_norm=True, upsample=True):
+    def __init__(self, in_channels, out_channels, num_classes, spectral_norm=True,
+                 upsample=True):
         super().__init__()
         conv = conv_layer(spectral_norm)
         self.upsample = upsample
@@ -76,20 +80,24 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    """D's down-block: ReLU, conv3x3, ReLU, conv3x3, avg-pool 2; shortcut: conv1x1 then avg-pool.
+    """D's down-block: ReLU, conv3x3, ReLU, conv3x3, avg-pool 2; shortcut: conv1x1 then
+    avg-pool.
 
-    first=True: D's first block, on the image: no leading ReLU, and the shortcut pools before its
-    conv (the official code's order). downsample=False: no pooling (D's last block, or the residual
-    block that can stand in for attention). x [B, in, H, W] -> [B, out, H/2, W/2] or [B, out, H, W].
+    first=True: D's first block, on the image: no leading ReLU, and the shortcut pools
+    before its conv (the official code's order). downsample=False: no pooling (D's last
+    block, or the residual block that can stand in for attention).
+    x [B, in, H, W] -> [B, out, H/2, W/2] or [B, out, H, W].
     """
 
-    def __init__(self, in_channels, out_channels, spectral_norm=True, downsample=True, first=False):
+    def __init__(self, in_channels, out_channels, spectral_norm=True, downsample=True,
+                 first=False):
         super().__init__()
         conv = conv_layer(spectral_norm)
         self.downsample, self.first = downsample, first
         self.conv1 = conv(in_channels, out_channels, 3, padding=1)
         self.conv2 = conv(out_channels, out_channels, 3, padding=1)
-        self.shortcut = conv(in_channels, out_channels, 1) if in_channels != out_channels or downsample else None
+        self.shortcut = (conv(in_channels, out_channels, 1)
+                         if in_channels != out_channels or downsample else None)
 
     def _down(self, x):
         return F.avg_pool2d(x, 2) if self.downsample else x
@@ -106,7 +114,8 @@ class DBlock(nn.Module):
 
 # --- book/04_sagan_networks.md, section: One configuration for every network of the paper
 RESOLUTIONS = (32, 64, 128)
-MULTIPLIERS = (16, 8, 4, 2, 1)  # G's block outputs from 4x4 upwards, in units of width (128x128)
+# G's block outputs from 4x4 upwards, in units of width (128x128)
+MULTIPLIERS = (16, 8, 4, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,8 @@ class SAGANConfig:
     z_dim: int = 128
     num_classes: int = 1000  # 0: unconditional (plain BN in G, no projection in D)
     attention: int = 32  # feature resolution of the attention block in G and D; 0: none
-    attention_kind: str = "attention"  # or "residual": a residual block in the same place (Table 1)
+    # "attention", or "residual": a residual block in the same place (Table 1)
+    attention_kind: str = "attention"
     official_attention: bool = True  # the official code's pooled variant (Chapter 3)
     sn_g: bool = True
     sn_d: bool = True
@@ -124,9 +134,11 @@ class SAGANConfig:
 
     def __post_init__(self):
         def fail(field, message):
-            raise ConfigError(f"config key {field!r}: {message} (got {getattr(self, field)!r})")
+            raise ConfigError(f"config key {field!r}: {message} "
+                              f"(got {getattr(self, field)!r})")
 
-        if type(self.resolution) is not int or self.resolution not in RESOLUTIONS:  # 32.0 is no resolution
+        # 32.0 is no resolution
+        if type(self.resolution) is not int or self.resolution not in RESOLUTIONS:
             fail("resolution", f"must be one of {RESOLUTIONS}")
         for field in ("width", "z_dim"):
             value = getattr(self, field)
@@ -138,11 +150,16 @@ class SAGANConfig:
             fail("attention_kind", "must be 'attention' or 'residual'")
         if self.attention:
             if self.attention not in self.feature_resolutions:
-                fail("attention", f"this model's feature maps are {self.feature_resolutions}; use one of them, or 0 for none")
-            for where, channels in (("G", self.g_channels_at(self.attention)), ("D", self.d_channels_at(self.attention))):
-                if self.attention_kind == "attention" and channels % 8:  # f and g have C/8 channels
-                    fail("width", f"attention at {self.attention} in {where} would have {channels} channels, "
-                               "which must be divisible by 8")
+                fail("attention",
+                     f"this model's feature maps are {self.feature_resolutions}; "
+                     "use one of them, or 0 for none")
+            for where, channels in (("G", self.g_channels_at(self.attention)),
+                                    ("D", self.d_channels_at(self.attention))):
+                # f and g have C/8 channels
+                if self.attention_kind == "attention" and channels % 8:
+                    fail("width",
+                         f"attention at {self.attention} in {where} would have "
+                         f"{channels} channels, which must be divisible by 8")
         if self.init not in ("xavier", "orthogonal"):
             fail("init", "must be 'xavier' or 'orthogonal'")
 
@@ -152,7 +169,8 @@ class SAGANConfig:
 
     @property
     def feature_resolutions(self) -> tuple[int, ...]:
-        """Resolutions of the block outputs where attention may go: 8 .. resolution/2 in G."""
+        """Resolutions of the block outputs where attention may go: 8 .. resolution/2
+        in G."""
         return tuple(8 * 2**i for i in range(self.n_blocks - 1))
 
     def g_channels(self) -> list[int]:
@@ -173,23 +191,30 @@ class SAGANConfig:
 
 
 # --- book/04_sagan_networks.md, section: The generator and the projection discriminator
-def _attention_block(config: SAGANConfig, channels: int, spectral_norm: bool, in_generator: bool):
+def _attention_block(config: SAGANConfig, channels: int, spectral_norm: bool,
+                     in_generator: bool):
     if config.attention_kind == "residual":
         if in_generator:
-            return GBlock(channels, channels, config.num_classes, spectral_norm, upsample=False)
+            return GBlock(channels, channels, config.num_classes, spectral_norm,
+                          upsample=False)
         return DBlock(channels, channels, spectral_norm, downsample=False)
-    return SelfAttention(channels, official=config.official_attention, spectral_norm=spectral_norm)
+    return SelfAttention(channels, official=config.official_attention,
+                         spectral_norm=spectral_norm)
 
 
 def initialize(module: nn.Module, scheme: str) -> None:
-    """The official code's init (Xavier uniform weights, zero biases) or orthogonal, for convs and
-    linear layers; embeddings and CBN keep their own (gains 1, biases 0)."""
+    """The official code's init (Xavier uniform weights, zero biases) or orthogonal, for
+    convs and linear layers; embeddings and CBN keep their own (gains 1, biases 0)."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            (nn.init.xavier_uniform_ if scheme == "xavier" else nn.init.orthogonal_)(layer.weight)
+            if scheme == "xavier":
+                nn.init.xavier_uniform_(layer.weight)
+            else:
+                nn.init.orthogonal_(layer.weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-            if hasattr(layer, "init_spectral_norm"):  # the weight changed: warm the SN vectors up again
+            # the weight changed: warm the SN vectors up again
+            if hasattr(layer, "init_spectral_norm"):
                 layer.init_spectral_norm(layer.n_power_iterations, layer.eps)
 
 
@@ -205,8 +230,10 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
             self.blocks.append(GBlock(c_in, c_out, config.num_classes, config.sn_g))
-            if config.attention == 8 * 2**i:  # this block's output is at the attention resolution
-                self.blocks.append(_attention_block(config, c_out, config.sn_g, in_generator=True))
+            # this block's output is at the attention resolution
+            if config.attention == 8 * 2**i:
+                self.blocks.append(_attention_block(config, c_out, config.sn_g,
+                                                    in_generator=True))
         self.output_bn = nn.BatchNorm2d(channels[-1])
         self.output = conv(channels[-1], 3, 3, padding=1)
         initialize(self, config.init)
@@ -215,7 +242,8 @@ class Generator(nn.Module):
         h = self.input(z).view(z.shape[0], -1, 4, 4)  # [B, z_dim] -> [B, C0, 4, 4]
         for block in self.blocks:
             h = block(h, y) if isinstance(block, GBlock) else block(h)
-        return torch.tanh(self.output(F.relu(self.output_bn(h))))  # [B, C, R, R] -> [B, 3, R, R]
+        h = self.output(F.relu(self.output_bn(h)))  # [B, C, R, R] -> [B, 3, R, R]
+        return torch.tanh(h)
 
 
 class Discriminator(nn.Module):
@@ -225,21 +253,26 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = config
         channels = config.d_channels()
-        linear, embedding = (SNLinear, SNEmbedding) if config.sn_d else (nn.Linear, nn.Embedding)
+        linear, embedding = ((SNLinear, SNEmbedding) if config.sn_d
+                             else (nn.Linear, nn.Embedding))
         self.blocks = nn.ModuleList()
         c_in = 3
         for i, c_out in enumerate(channels[:-1]):
             self.blocks.append(DBlock(c_in, c_out, config.sn_d, first=i == 0))
-            if config.attention == config.resolution // 2 ** (i + 1):  # output at the attention resolution
-                self.blocks.append(_attention_block(config, c_out, config.sn_d, in_generator=False))
+            # this block's output is at the attention resolution
+            if config.attention == config.resolution // 2 ** (i + 1):
+                self.blocks.append(_attention_block(config, c_out, config.sn_d,
+                                                    in_generator=False))
             c_in = c_out
         self.blocks.append(DBlock(c_in, channels[-1], config.sn_d, downsample=False))
         self.psi = linear(channels[-1], 1)
-        self.embed = embedding(config.num_classes, channels[-1]) if config.num_classes else None
+        self.embed = (embedding(config.num_classes, channels[-1]) if config.num_classes
+                      else None)
         initialize(self, config.init)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """phi(x): ReLU, then a global sum pool of the last block: [B, 3, R, R] -> [B, C]."""
+        """phi(x): ReLU, then a global sum pool of the last block:
+        [B, 3, R, R] -> [B, C]."""
         h = x
         for block in self.blocks:
             h = block(h)
@@ -255,16 +288,18 @@ class Discriminator(nn.Module):
 
 # --- book/04_sagan_networks.md, section: The networks, drawn
 def layer_table(model: nn.Module, *inputs) -> list[tuple[str, tuple[int, ...], int]]:
-    """(name, output shape, parameters) of each top-level block of G or D, in forward order.
+    """(name, output shape, parameters) of each top-level block of G or D, in forward
+    order.
 
-    Runs one forward in eval mode (so neither the SN vectors nor the BN statistics move), then
-    restores the model's mode.
+    Runs one forward in eval mode (so neither the SN vectors nor the BN statistics
+    move), then restores the model's mode.
     """
     rows, hooks, was_training = [], [], model.training
     children = [(name, child) for name, child in model.named_children()]
     for name, child in children:
         if isinstance(child, nn.ModuleList):
-            children_of = [(f"{name}.{i}.{type(c).__name__}", c) for i, c in enumerate(child)]
+            children_of = [(f"{name}.{i}.{type(c).__name__}", c)
+                           for i, c in enumerate(child)]
         else:
             children_of = [(f"{name}.{type(child).__name__}", child)]
         for label, module in children_of:
