@@ -3,10 +3,11 @@
 
 
 # --- book/06_training.md, section: The code: one step of each network
-"""SAGAN's training loop, piece by piece (sections 4 and 5.1 of the paper): one discriminator step
-and one generator step with the hinge loss, Adam with TTUR, and an exponential moving average of G
-that keeps its own spectral-norm vectors. The steps return detached tensors, not floats, so that a
-GPU is never made to wait for a number nobody reads."""
+"""SAGAN's training loop, piece by piece (sections 4 and 5.1 of the paper): one
+discriminator step and one generator step with the hinge loss, Adam with TTUR, and an
+exponential moving average of G that keeps its own spectral-norm vectors. The steps
+return detached tensors, not floats, so that a GPU is never made to wait for a number
+nobody reads."""
 
 import copy
 from contextlib import nullcontext
@@ -21,42 +22,49 @@ from minisagan.spectral_norm import SpectralNorm, power_iteration
 
 def make_optimizers(G: nn.Module, D: nn.Module, lr_g: float = 1e-4, lr_d: float = 4e-4,
                     betas: tuple[float, float] = (0.0, 0.9)):
-    """Adam for G and for D. TTUR (section 4.2): D's learning rate is 4x G's; betas (0, 0.9)."""
+    """Adam for G and for D. TTUR (section 4.2): D's learning rate is 4x G's;
+    betas (0, 0.9)."""
     return (torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas),
             torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas))
 
 
-def sample_latents(batch: int, z_dim: int, num_classes: int, generator: torch.Generator, device="cpu"):
-    """z [B, z_dim] ~ N(0, I) and classes y [B] uniform in [0, num_classes) (None if unconditional)."""
+def sample_latents(batch: int, z_dim: int, num_classes: int, generator: torch.Generator,
+                   device="cpu"):
+    """z [B, z_dim] ~ N(0, I) and classes y [B] uniform in [0, num_classes) (None if
+    unconditional)."""
     z = torch.randn(batch, z_dim, generator=generator)
-    y = torch.randint(num_classes, (batch,), generator=generator) if num_classes else None
+    y = (torch.randint(num_classes, (batch,), generator=generator) if num_classes
+         else None)
     return z.to(device), None if y is None else y.to(device)
 
 
 def total_grad_norm(module: nn.Module) -> torch.Tensor:
-    """||all gradients of module||_2, as one 0-dim tensor (0 when nothing has a gradient)."""
+    """||all gradients of module||_2, as one 0-dim tensor (0 when nothing has a
+    gradient)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
 # --- book/06_training.md, section: The code: one step of each network
-def d_step(G, D, opt_D, real: torch.Tensor, y_real, z: torch.Tensor, y_fake, loss: str = "hinge",
-           autocast=nullcontext) -> dict:
+def d_step(G, D, opt_D, real: torch.Tensor, y_real, z: torch.Tensor, y_fake,
+           loss: str = "hinge", autocast=nullcontext) -> dict:
     """One discriminator update on a real batch and a fake batch of the same size.
 
-    real [B, 3, R, R] in [-1, 1], y_real [B]; z [B, z_dim], y_fake [B] make the fakes (labels None
-    when unconditional). loss: "hinge" (eq. 4) or Chapter 1's "ns". autocast: a context manager
-    factory (e.g. bf16 autocast) for the forward passes.
+    real [B, 3, R, R] in [-1, 1], y_real [B]; z [B, z_dim], y_fake [B] make the fakes
+    (labels None when unconditional). loss: "hinge" (eq. 4) or Chapter 1's "ns".
+    autocast: a context manager factory (e.g. bf16 autocast) for the forward passes.
     """
     B = real.shape[0]
     with torch.no_grad(), autocast():
         fake = G(z, y_fake)  # [B, 3, R, R]; no graph: this step trains D only
     labels = None if y_real is None else torch.cat([y_real, y_fake])  # [2B]
     with autocast():
-        # one forward on [real; fake]: one power iteration per SN layer, one batch per step (Chapter 2)
+        # one forward on [real; fake]: one power iteration per SN layer, one batch per
+        # step (Chapter 2)
         scores = D(torch.cat([real, fake.to(real.dtype)]), labels).float()  # [2B]
     real_scores, fake_scores = scores[:B], scores[B:]
-    d_loss = LOSSES[loss][0](real_scores, fake_scores)  # hinge, eq. (4): E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
+    # hinge, eq. (4): E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
+    d_loss = LOSSES[loss][0](real_scores, fake_scores)
     opt_D.zero_grad(set_to_none=True)
     d_loss.backward()
     grad_norm = total_grad_norm(D)
@@ -65,9 +73,12 @@ def d_step(G, D, opt_D, real: torch.Tensor, y_real, z: torch.Tensor, y_fake, los
             "d_fake": fake_scores.detach().mean(), "grad_norm_d": grad_norm}
 
 
-def g_step(G, D, opt_G, z: torch.Tensor, y, loss: str = "hinge", autocast=nullcontext) -> dict:
-    """One generator update: z [B, z_dim], y [B] (or None) -> fakes scored by D, hinge G loss."""
-    D.requires_grad_(False)  # gradients flow through D to G; D's own weight gradients are not needed
+def g_step(G, D, opt_G, z: torch.Tensor, y, loss: str = "hinge",
+           autocast=nullcontext) -> dict:
+    """One generator update: z [B, z_dim], y [B] (or None) -> fakes scored by D, hinge G
+    loss."""
+    # gradients flow through D to G; D's own weight gradients are not needed
+    D.requires_grad_(False)
     try:
         with autocast():
             scores = D(G(z, y), y).float()  # [B]
@@ -83,14 +94,16 @@ def g_step(G, D, opt_G, z: torch.Tensor, y, loss: str = "hinge", autocast=nullco
 
 # --- book/06_training.md, section: An average of G
 class GeneratorEMA:
-    """An exponential moving average of G's weights: theta_ema <- decay * theta_ema + (1 - decay) * theta.
+    """An exponential moving average of G's weights:
+    theta_ema <- decay * theta_ema + (1 - decay) * theta.
 
-    Spectral norm: the averaged weights have their own top singular vectors. G's u and v belong to
-    G's weights, and an average of unit vectors is neither unit length nor a singular vector
-    (Chapter 2), so the average keeps its own persistent vectors and refines them with one power
-    iteration on its own weights after every update; sigma is then u^T W_ema v, as in any SN layer.
-    Batch-norm running statistics are copied from G (averaging them buys nothing). Before step
-    ``start`` the average simply copies G.
+    Spectral norm: the averaged weights have their own top singular vectors. G's u and v
+    belong to G's weights, and an average of unit vectors is neither unit length nor a
+    singular vector (Chapter 2), so the average keeps its own persistent vectors and
+    refines them with one power iteration on its own weights after every update; sigma
+    is then u^T W_ema v, as in any SN layer. Batch-norm running statistics are copied
+    from G (averaging them buys nothing). Before step ``start`` the average simply
+    copies G.
     """
 
     def __init__(self, G: nn.Module, decay: float = 0.999, start: int = 0):
@@ -101,16 +114,20 @@ class GeneratorEMA:
 
     @torch.no_grad()
     def update(self, G: nn.Module, step: int) -> None:
-        """Fold in G's weights after G's ``step``-th update (G: the plain module, not a DDP wrapper)."""
+        """Fold in G's weights after G's ``step``-th update (G: the plain module, not a
+        DDP wrapper)."""
         decay = self.decay if step >= self.start else 0.0
         for p_ema, p in zip(self.model.parameters(), G.parameters(), strict=True):
             p_ema.lerp_(p.detach(), 1 - decay)  # p_ema + (1 - decay) (p - p_ema)
-        for (name, b_ema), b in zip(self.model.named_buffers(), G.buffers(), strict=True):
+        for (name, b_ema), b in zip(self.model.named_buffers(), G.buffers(),
+                                    strict=True):
             if not name.rpartition(".")[2].startswith("sn_"):
                 b_ema.copy_(b)  # BN running mean and variance: G's own
         for layer in self.model.modules():
-            if isinstance(layer, SpectralNorm):  # the average's own vectors, never averaged ones
-                sigma, u, v = power_iteration(layer.weight.flatten(1), layer.sn_v, layer.n_power_iterations, layer.eps)
+            # the average's own vectors, never averaged ones
+            if isinstance(layer, SpectralNorm):
+                sigma, u, v = power_iteration(layer.weight.flatten(1), layer.sn_v,
+                                              layer.n_power_iterations, layer.eps)
                 layer.sn_u.copy_(u)
                 layer.sn_v.copy_(v)
                 layer.sn_sigma.copy_(sigma)
@@ -123,5 +140,7 @@ class GeneratorEMA:
 
 
 def attention_gammas(model: nn.Module) -> dict[str, torch.Tensor]:
-    """gamma of every self-attention block of model, by module name (eq. 3's y = gamma * o + x)."""
-    return {name: block.gamma.detach() for name, block in model.named_modules() if isinstance(block, SelfAttention)}
+    """gamma of every self-attention block of model, by module name (eq. 3's
+    y = gamma * o + x)."""
+    return {name: block.gamma.detach() for name, block in model.named_modules()
+            if isinstance(block, SelfAttention)}

@@ -85,7 +85,7 @@ def check_d_step(fn) -> CheckResult:
         if moved > 1e-6:
             _diagnose_update(D, D_ref, grads_before, where)
             return CheckResult(False, f"{where}: D's weights differ from one hinge D update by {moved:.3g}")
-    return CheckResult(True, "one forward on [real; fake], the hinge loss, and only D updated, two steps in a row")
+    return CheckResult(True, "one forward on [real; fake], the hinge loss, only D updated, two steps in a row")
 
 
 def _diagnose_update(D, D_ref, grads_before, where: str) -> None:

@@ -22,6 +22,7 @@ same losses as one that never stopped. Under ``torchrun`` every process runs thi
 
 import copy
 import math
+import textwrap
 import time
 import warnings
 from contextlib import nullcontext
@@ -127,9 +128,10 @@ def _loop(run: Run, progress: bool) -> None:
                 run.save_samples()
             if eval_now:
                 results = run.evaluate()
-                if results:
-                    bar.write(f"step {run.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()
-                                                               if not k.startswith("accuracy_")))
+                if results:  # wrapped at 88 columns, the book's page width; "\xa0" keeps a key with its value
+                    line = f"step {run.step}: " + ", ".join(f"{k}\xa0{v:.4g}" for k, v in results.items()
+                                                            if not k.startswith("accuracy_"))
+                    bar.write(textwrap.fill(line, width=88, subsequent_indent="    ").replace("\xa0", " "))
             if save_now:
                 run.save()
             mark = time.perf_counter()

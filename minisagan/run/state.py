@@ -197,9 +197,11 @@ class Run:
             real = to_model_input(real, self.device)
             labels = labels.to(self.device) if self.num_classes else None
             z, y = self.latents()
-            stats = d_step(self.G_fwd, self.D_train, self.opt_D, real, labels, z, y, config.loss, self.autocast)
+            stats = d_step(self.G_fwd, self.D_train, self.opt_D, real, labels, z, y,
+                           config.loss, self.autocast)
         z, y = self.latents()
-        stats.update(g_step(self.G_train, self.D_fwd, self.opt_G, z, y, config.loss, self.autocast))
+        stats.update(g_step(self.G_train, self.D_fwd, self.opt_G, z, y, config.loss,
+                            self.autocast))
         if self.ema is not None:
             self.ema.update(self.G, self.step + 1)
         return stats
