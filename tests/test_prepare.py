@@ -60,14 +60,15 @@ def test_the_store_holds_every_readable_image_cropped_and_resized_like_a_plain_d
         assert difference.mean() < 1.5, path  # DCT-domain downscaling moves pixels by about 0.3 levels
 
 
-def test_odd_files_are_counted_by_reason_in_the_manifest_and_the_last_line(folder, tmp_path, capsys):
+def test_odd_files_are_counted_by_reason_in_the_manifest_and_the_summary(folder, tmp_path, capsys):
     root, planted = folder
     manifest = prep.prepare(root, tmp_path / "store", resolution=32, workers=1, progress=False)
     for key in ("skipped", "converted", "empty_classes"):
         assert manifest[key] == planted[key], key
     assert manifest["counts"][manifest["classes"].index(EMPTY_CLASS)] == 0
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert "1 not an image file" in line and "1 unreadable or truncated" in line and "1 CMYK" in line
+    skipped, converted = capsys.readouterr().out.strip().splitlines()[-2:]  # the summary's last two lines
+    assert skipped.startswith("skipped: ") and converted.startswith("converted: ")
+    assert "1 not an image file" in skipped and "1 unreadable or truncated" in skipped and "1 CMYK" in converted
 
 
 def test_a_16_bit_image_is_scaled_not_clipped(tmp_path):

@@ -17,7 +17,7 @@ Nothing is lost and nothing is silent. The work goes into ``<target>.partial/`` 
 completion is recorded after their pixels are flushed, so an interrupted preparation, started again
 with the same arguments, continues where it stopped. Files that are not images, unreadable or
 truncated files are skipped; grayscale, CMYK, 16-bit, palette and transparent images are converted;
-both are counted by reason in the manifest and in the last line printed. Only when every chunk is
+both are counted by reason in the manifest and in the lines printed at the end. Only when every chunk is
 done are the skipped rows compacted away, the checksum computed and checked, and the folder renamed
 to ``<target>``. A source without images, a target that exists, an unwritable target or a disk too
 small for the store are errors before any work.
@@ -112,8 +112,8 @@ def prepare(source: str | Path, target: str | Path, resolution: int = 128, worke
     manifest = _finish(partial, target, plan, classes, files, status, notes, empty, row)
     skipped = ", ".join(f"{v} {k}" for k, v in manifest["skipped"].items()) or "none"
     converted = ", ".join(f"{v} {k}" for k, v in manifest["converted"].items()) or "none"
-    print(f"prepared {manifest['images']:,} images of {len(classes)} classes at {resolution}x{resolution} into "
-          f"{target} ({_size(manifest['bytes'])}); skipped: {skipped}; converted: {converted}")
+    print(f"prepared {manifest['images']:,} images of {len(classes)} classes at {resolution}x{resolution} "
+          f"({_size(manifest['bytes'])}) into\n  {target}\nskipped: {skipped}\nconverted: {converted}")
     return manifest
 
 

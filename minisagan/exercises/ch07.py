@@ -56,7 +56,7 @@ def check_load_square(fn) -> CheckResult:
                         fail(f"{path.name}: {sentence}", name)
                 return CheckResult(False, f"{path.name}: your square differs from load_square's by {difference:.1f} "
                                           "grey levels on average: is it the centred square, cut on the long edge?")
-    return CheckResult(True, "the centred square of every photo, resized, matches load_square within 3 grey levels")
+    return CheckResult(True, "every photo's centred square, resized, matches load_square within 3 grey levels")
 
 
 class _Once:
@@ -104,7 +104,7 @@ def check_streaming_moments(fn) -> CheckResult:
         hint = (": are the sums kept in float32? Around a mean of 3000, sum(x x^T) needs the digits float32 "
                 "drops; add each batch in float64") if mistake else ""
         return CheckResult(False, f"sigma is off by up to {error:.3g}{hint}", mistake)
-    return CheckResult(True, f"{len(rows)} rows in one pass: the mean and numpy.cov's covariance, to float64 precision")
+    return CheckResult(True, f"{len(rows)} rows in one pass: the mean and numpy.cov's covariance in float64")
 
 
 @checker
