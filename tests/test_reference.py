@@ -84,7 +84,11 @@ def test_the_chapter_8_claims_hold_in_the_shipped_table1():
     def beats(key, a, b):  # a's worst seed above b's best
         return min(final[key][a].values()) > max(final[key][b].values())
 
-    assert beats("consistency", "attn16", "none")
+    assert beats("consistency", "attn16", "none")  # by 0.005: the chapter says it is within the noise
+    from minisagan.metrics import gap_in_noise
+
+    assert gap_in_noise(min(final["consistency"]["attn16"].values()), max(final["consistency"]["none"].values()),
+                        1000, 1000)
     assert not any(beats("consistency", arm, "none") for arm in ("attn8", "res8", "res16"))
     assert all(beats("class_accuracy", arm, "none") for arm in ("attn8", "attn16", "res8"))
     assert not beats("class_accuracy", "res16", "none")
