@@ -28,6 +28,7 @@ from .solutions import chapter_layout, chapter_number
 
 ROLE = re.compile(r"\{(ref|numref|doc|eq)\}`([^`]*)`")
 MARK = "# YOUR ANSWER HERE"
+WRITTEN_MARK = "**Your answer in words.**"
 SETUP = """\
 # Setup, for Colab or a fresh Jupyter: install the book's package unless it is importable already.
 import importlib.util
@@ -107,8 +108,11 @@ def _exercise_cells(book_exercise, exercise: Exercise, student: bool, where: str
         raise ValueError(f"{where}: the solution has no code cell to call {exercise.checker}")
     answer, check = split_solution(exercise, codes[-1], where)
     if student:
-        return cells + [_cell("code", stub(exercise, codes), exercise, "answer"),
-                        _cell("code", check, exercise, "check")]
+        cells += [_cell("code", stub(exercise, codes), exercise, "answer"), _cell("code", check, exercise, "check")]
+        if exercise.written:  # collected by `minisagan grade` into the feedback an instructor reads
+            cells.append(_cell("markdown", f"{WRITTEN_MARK} {exercise.written}\n\n*Write your answer here.*",
+                               exercise, "written"))
+        return cells
     cells.append(_cell("markdown", "#### Solution", exercise, "solution"))
     last_code = max(i for i, (kind, _) in enumerate(book_exercise.solution) if kind == "code")
     for index, (kind, source) in enumerate(book_exercise.solution):
