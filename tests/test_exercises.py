@@ -99,6 +99,39 @@ def test_the_catalog_lists_each_chapters_exercises_with_the_checker_its_solution
         assert len(names) == len(set(names)), f"{chapter.name}: two exercises define the same name"
 
 
+def bound_at_top_level(source: str) -> set[str]:
+    """The names a cell binds in the notebook's namespace: not those local to a function, class or comprehension."""
+    source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    names, todo = set(), list(ast.parse(source).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        todo += list(ast.iter_child_nodes(node))
+    return names
+
+
+def test_no_answer_name_is_bound_by_its_chapters_own_code():
+    from minisagan.bookbuild.solutions import chapter_layout
+
+    assert bound_at_top_level("import torch.nn as nn\nW = 1\ndef f(x):\n    v = x\nfor i in []:\n    u = i") == {
+        "nn", "W", "f", "i", "u"}
+    for chapter in chapter_paths(ROOT):
+        number = int(chapter.name[:2])
+        code = set().union(*(bound_at_top_level(item[1].source) for item in chapter_layout(jupytext.read(chapter), number)
+                             if item[0] == "code"))
+        for exercise in chapter_exercises(number):
+            assert not code & set(exercise.answers), (f"{chapter.name}: the chapter's code binds {code & set(exercise.answers)}, "
+                                                      f"an answer name of Exercise {exercise.number}")
+
+
 # --- Wrong answers: each mistake a chapter warns about is named ------------------------------------
 
 def hinge(real, fake):
@@ -412,3 +445,32 @@ def test_n_dis_checker_wants_both_counts():
     assert ch06.check_n_dis(50, 1600).passed
     assert "real images D sees: 320" in ch06.check_n_dis(50, 320).message
     assert "off by" in ch06.check_n_dis(40, 1600).message
+
+
+# --- Feedback beyond the named mistakes: an input, partial credit ----------------------------------
+
+def test_a_checker_of_several_cases_gives_partial_credit_and_shows_the_smallest_failing_input():
+    def twin(x, y, resolution):  # right at 32x32 only
+        return (resolution - x, y) if resolution == 32 else (x, y)
+
+    result = ch00.check_twin_position(twin)
+    assert (result.passed, result.cases, result.score) == (False, (3, 5), 0.6)
+    assert result.message == "fn(20.25, 40.0, 64) = (20.25, 40.0), expected (43.75, 40.0) (3 of 5 cases passed)"
+    assert ch00.check_twin_position(lambda x, y, s: (s - x, y)).score == 1.0
+
+
+def test_an_unnamed_wrong_answer_shows_its_input_the_expected_and_the_given_output():
+    result = ch04.check_projection(lambda phi, embedding, y: phi[:, 0])
+    assert "B=1, C=5, 2 classes" in result.message  # the smallest of the three cases
+    first = re.search(r"phi=\[([^,\]]*)", result.message)[1]  # phi[0, 0]: what this answer returns for B=1
+    assert re.search(r"expected \[-?[0-9.]+\], got \[" + re.escape(first) + r"\] \(0 of 3 cases passed\)$",
+                     result.message), result.message
+    kid = ch05.check_kid_by_hand(lambda a, b: 6.0)
+    assert "MMD^2 for m=8, d=3: 6 is too low" in kid.message and "a=shape (8, 3) [" in kid.message
+    assert kid.cases == (0, 3) and kid.score == 0
+
+
+def test_a_matrix_one_iteration_gets_right_is_told_how_far_it_is_from_half():
+    result = ch02.check_bad_start(torch.eye(3))  # sigma_1 = sigma_2: one step is exact from any start
+    assert not result.passed and "underestimates sigma by 0.00% on average" in result.message
+    assert "sigma_1/sigma_2 = 1" in result.message and "-0.0" not in result.message

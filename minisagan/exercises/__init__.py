@@ -9,6 +9,7 @@ and scores it (``minisagan grade``). Tests run each chapter's solutions through 
 feed every named mistake to them.
 """
 
+import contextvars
 import functools
 import inspect
 import math
@@ -28,6 +29,14 @@ class CheckResult:
     passed: bool
     message: str
     mistake: str = ""  # the name of a recognized mistake ("softmax-axis", "unanswered", ...), or ""
+    cases: tuple[int, int] | None = None  # (passed, tried) where a checker tries several cases: partial credit
+
+    @property
+    def score(self) -> float:
+        """1 when it passed, else the share of the cases passed (0 for a checker of one case)."""
+        if self.passed:
+            return 1.0
+        return self.cases[0] / self.cases[1] if self.cases and self.cases[1] else 0.0
 
     def __repr__(self) -> str:
         return ("Correct: " if self.passed else "Not yet: ") + self.message
@@ -42,6 +51,9 @@ class _Verdict(Exception):
     def __init__(self, result: CheckResult):
         super().__init__(result.message)
         self.result = result
+
+
+_CALLED = contextvars.ContextVar("minisagan_called", default=None)  # the last `call`: (form, arguments)
 
 
 def fail(message: str, mistake: str = "") -> NoReturn:
@@ -63,6 +75,7 @@ def checker(check):
     def checked(*answers, **named) -> CheckResult:
         if any(answer is Ellipsis for answer in (*answers, *named.values())):
             return CheckResult(False, UNANSWERED, "unanswered")
+        token = _CALLED.set(None)
         try:
             return check(*answers, **named)
         except _Verdict as verdict:
@@ -71,7 +84,65 @@ def checker(check):
             return CheckResult(False, UNANSWERED, "unanswered")
         except Exception as error:  # the reader's answer broke the check in a way no test foresaw: say how
             return CheckResult(False, f"your answer could not be checked: {describe(error)}", "exception")
+        finally:
+            _CALLED.reset(token)
     return checked
+
+
+def each_case(cases, check_one, what: str) -> CheckResult:
+    """Run ``check_one(case)`` on every case (it ends with `fail` or returns); the first failure of the
+    smallest input, or a pass, with (passed, tried) for partial credit. A failure every case would
+    share (unanswered, a wrong signature) ends the check at once. ``what``: the passing sentence."""
+    cases, failures = list(cases), []
+    for case in cases:
+        try:
+            check_one(case)
+        except _Verdict as verdict:
+            if verdict.result.mistake in ("unanswered", "signature", "not-a-function"):
+                raise
+            failures.append((_size(case), len(failures), verdict.result))
+    if not failures:
+        return CheckResult(True, what, cases=(len(cases), len(cases)))
+    first = min(failures, key=lambda f: f[:2])[2]
+    passed = len(cases) - len(failures)
+    return CheckResult(False, f"{first.message} ({passed} of {len(cases)} cases passed)", first.mistake,
+                       (passed, len(cases)))
+
+
+def _size(case) -> int:
+    """How many numbers a case's input holds (tensors and arrays; 0 for anything else)."""
+    items = case if isinstance(case, (tuple, list)) else (case,)
+    return sum(item.numel() if isinstance(item, torch.Tensor) else getattr(item, "size", 0)
+               if isinstance(getattr(item, "size", 0), int) else 0 for item in items)
+
+
+def shown(value, most: int = 6) -> str:
+    """A value in a few characters: a short tensor in full, a long one as its shape and first values."""
+    if isinstance(value, torch.Tensor) or hasattr(value, "shape") and hasattr(value, "tolist"):  # NumPy's too
+        array = value.detach() if isinstance(value, torch.Tensor) else value
+        flat = array.reshape(-1).tolist()
+        text = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat[:most])
+        if len(value.shape) == 0:
+            return text
+        return f"[{text}]" if len(flat) <= most else f"shape {tuple(value.shape)} [{text}, ...]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(shown(v, most) for v in value) + ")"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def example(answer, expected) -> str:
+    """``on fn(real_scores=[...], ...) expected ..., got ...``: the last call a checker made, for a
+    wrong answer no named mistake explains (empty when the checker made no call)."""
+    called = _CALLED.get()
+    if called is None:
+        return ""
+    form, args = called
+    names = [name.strip() for name in form.strip("()").split(",")]
+    inputs = ", ".join(f"{n}={shown(a)}" if n else shown(a) for n, a in zip(names, args))
+    return f"; on ({inputs}) expected {shown(expected)}, got {shown(answer)}"
 
 
 def call(fn, *args, form: str):
@@ -94,6 +165,7 @@ def call(fn, *args, form: str):
         except TypeError:
             fail(f"the checker calls {name}{form}, but {name}{signature} does not take those "
                  f"{len(args)} arguments", "signature")
+    _CALLED.set((form, args))
     try:
         return fn(*args)
     except NotImplementedError:
@@ -124,14 +196,15 @@ def compare_tensors(answer, expected: torch.Tensor, *, tol: float, case: str) ->
     if not isinstance(answer, torch.Tensor):
         return CheckResult(False, f"{case}: expected a tensor, got {type(answer).__name__}", "not-a-tensor")
     if answer.shape != expected.shape:
-        return CheckResult(False, f"{case}: shape {tuple(answer.shape)}, expected {tuple(expected.shape)}", "shape")
+        return CheckResult(False, f"{case}: shape {tuple(answer.shape)}, expected {tuple(expected.shape)}"
+                                  f"{example(answer, expected)}", "shape")
     answer = answer.detach().double()
     if not torch.isfinite(answer).all():
         return CheckResult(False, f"{case}: the answer holds inf or nan where the reference is {expected.tolist()}",
                            "not-finite")
     error = (answer - expected.double()).abs().max().item()
     if error > tol:
-        return CheckResult(False, f"{case}: off by {error:.3g} (tolerance {tol:g})")
+        return CheckResult(False, f"{case}: off by {error:.3g} (tolerance {tol:g}){example(answer, expected)}")
     return None
 
 
@@ -156,4 +229,6 @@ def check_number(answer, expected: float, *, tol: float, what: str, mistakes=())
     for name, wrong, sentence in mistakes:
         if abs(value - wrong) <= tol:
             return CheckResult(False, f"{what}: {value:.4g}: {sentence}", name)
-    return CheckResult(False, f"{what}: {value:.4g} is off by {abs(value - expected):.3g} (tolerance {tol:g})")
+    side = "too high" if value > expected else "too low"
+    return CheckResult(False, f"{what}: {value:.4g} is {side}, off by {abs(value - expected):.3g} (tolerance {tol:g})"
+                              f"{example(value, expected)}")

@@ -3,28 +3,29 @@
 import torch
 
 from ..data import consistency
-from . import CheckResult, call, check_number, checker, fail
+from . import CheckResult, call, check_number, checker, each_case, fail
 
 
 @checker
 def check_twin_position(fn) -> CheckResult:
     """Exercise 0.1: ``fn(x, y, resolution) -> (x', y')``, the mirror twin of a pixel-centre position."""
     cases = [(5.5, 7.5, 32), (0.5, 31.5, 32), (16.0, 3.0, 32), (20.25, 40.0, 64), (100.5, 0.5, 128)]
-    for x, y, size in cases:
+    def check_one(case):
+        x, y, size = case
         expected = (size - x, y)  # pixel centres run 0.5 .. size - 0.5; the mirror of x is size - x
         answer = call(fn, x, y, size, form="(x, y, resolution)")
         try:
             got = tuple(float(v) for v in answer)
         except (TypeError, ValueError):
-            return CheckResult(False, f"fn({x}, {y}, {size}) must return two numbers (x, y)", "not-a-pair")
+            fail(f"fn({x}, {y}, {size}) must return two numbers (x, y)", "not-a-pair")
         if len(got) != 2 or max(abs(g - e) for g, e in zip(got, expected)) > 1e-6:
             if got == (size - 1 - x, y):
                 fail(f"fn({x}, {y}, {size}) = {got}: S - 1 - x mirrors pixel indices 0 .. S - 1; pixel "
                      "centres 0.5 .. S - 0.5 mirror to S - x", "off-by-one")
             if got == (size - x, size - y):
                 fail(f"fn({x}, {y}, {size}) = {got}: the twin is mirrored left-right only, its row stays", "both-axes")
-            return CheckResult(False, f"fn({x}, {y}, {size}) = {got}, expected {expected}")
-    return CheckResult(True, f"the twin of (x, y) is (S - x, y) on all {len(cases)} cases")
+            fail(f"fn({x}, {y}, {size}) = {got}, expected {expected}")
+    return each_case(cases, check_one, f"the twin of (x, y) is (S - x, y) on all {len(cases)} cases")
 
 
 @checker

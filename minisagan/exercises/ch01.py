@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from . import CheckResult, call, check_number, checker, expect_tensor
+from . import CheckResult, call, check_number, checker, each_case, expect_tensor, fail
 
 SUM = "a sum where eq. (4) takes a mean: E[...] averages over the batch, so the loss must not grow with it"
 
@@ -52,11 +52,12 @@ def _hinge_mistakes(real: torch.Tensor, fake: torch.Tensor):
 @checker
 def check_hinge_d_loss(fn) -> CheckResult:
     """Exercise 1.1: ``fn(real_scores [B], fake_scores [B']) -> scalar`` is the hinge loss of D."""
-    for case, real, fake in _score_batches():
+    def check_one(batch):
+        case, real, fake = batch
         expected = torch.tensor(_hinge_d_reference(real.tolist(), fake.tolist()), dtype=torch.float64)
         answer = call(fn, real, fake, form="(real_scores, fake_scores)")
         expect_tensor(answer, expected, tol=1e-5, case=case, mistakes=_hinge_mistakes(real, fake))
-    return CheckResult(True, "matches eq. (4) on random, saturated, zero and large scores")
+    return each_case(_score_batches(), check_one, "matches eq. (4) on random, saturated, zero and large scores")
 
 
 @checker
@@ -73,17 +74,17 @@ def check_hinge_by_hand(answer) -> CheckResult:
 def check_ns_g_loss(fn) -> CheckResult:
     """Exercise 1.3: ``fn(fake_scores [B]) -> scalar`` is the non-saturating G loss, finite for any score."""
     F = torch.nn.functional
-    for case, _, fake in _score_batches():
+    def check_one(batch):
+        case, _, fake = batch
         expected = torch.tensor(_ns_g_reference(fake.tolist()), dtype=torch.float64)
         answer = call(fn, fake, form="(fake_scores)")
         if isinstance(answer, torch.Tensor) and answer.shape == () and not torch.isfinite(answer):
-            return CheckResult(False, f"{case}: the loss is {answer.item()}: log(sigmoid(s)) underflows to log(0) "
-                                      "for very negative scores; softplus(-s) is the same function and stays finite",
-                               "overflow")
+            fail(f"{case}: the loss is {answer.item()}: log(sigmoid(s)) underflows to log(0) for very negative "
+                 "scores; softplus(-s) is the same function and stays finite", "overflow")
         scores = fake.double()
         expect_tensor(answer, expected, tol=1e-4, case=case, mistakes=[
             ("sum-instead-of-mean", F.softplus(-scores).sum(), SUM),
             ("saturating", -F.softplus(scores).mean(), "that is the saturating loss E[log(1 - sigmoid(s))], "
              "whose gradient vanishes when D rejects the fakes; the non-saturating loss is -E[log sigmoid(s)]"),
             ("wrong-sign", -F.softplus(-scores).mean(), "the sign is flipped: -E[log sigmoid(s)] is positive")])
-    return CheckResult(True, "matches -E[log sigmoid(D(G(z)))] and stays finite for large scores")
+    return each_case(_score_batches(), check_one, "matches -E[log sigmoid(D(G(z)))] and stays finite for large scores")

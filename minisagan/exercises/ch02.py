@@ -1,8 +1,10 @@
 """Checkers for Chapter 2's exercises (spectral normalization)."""
 
+import math
+
 import torch
 
-from . import CheckResult, call, check_number, checker, expect_tensor, fail
+from . import CheckResult, call, check_number, checker, each_case, expect_tensor, fail
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
@@ -13,9 +15,14 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
 def check_power_step(fn) -> CheckResult:
     """Exercise 2.1: ``fn(W [rows, cols], v [cols]) -> (u, v_next)``, one step of the power iteration."""
     gen = torch.Generator().manual_seed(2)
+    cases = []
     for rows, cols in ((5, 3), (16, 40), (64, 64)):
         W = torch.randn(rows, cols, generator=gen, dtype=torch.float64)
-        v = _normalize(torch.randn(cols, generator=gen, dtype=torch.float64))
+        cases.append((W, _normalize(torch.randn(cols, generator=gen, dtype=torch.float64))))
+
+    def check_one(case):
+        W, v = case
+        rows, cols = W.shape
         u_expected = _normalize(W @ v)  # independent of minisagan.spectral_norm: the definition
         v_expected = _normalize(W.T @ u_expected)
         answer = call(fn, W, v, form="(W, v)")
@@ -29,7 +36,7 @@ def check_power_step(fn) -> CheckResult:
         expect_tensor(v_next, v_expected, tol=1e-8, case=f"v_next for a {rows}x{cols} W", mistakes=[
             ("no-normalization", W.T @ u_expected, f"v_next {unnormalized}"),
             ("v-unchanged", v, "v_next is the vector you were given: it is W^T u / ||W^T u||")])
-    return CheckResult(True, "u = Wv/||Wv|| and v_next = W^T u/||W^T u|| on three matrices")
+    return each_case(cases, check_one, "u = Wv/||Wv|| and v_next = W^T u/||W^T u|| on three matrices")
 
 
 def one_iteration_error(W: torch.Tensor, starts: int = 200, seed: int = 0) -> float:
@@ -55,7 +62,12 @@ def check_bad_start(W) -> CheckResult:
         return CheckResult(False, "the matrix must be finite and not all zero", "not-finite")
     error = one_iteration_error(W)
     if error <= 0.5:
-        return CheckResult(False, f"one iteration is off by only {error:.1%} on average (need more than 50%; a random square matrix gives about 30%)")
+        singular = torch.linalg.svdvals(W.double())
+        ratio = (singular[0] / singular[1]).item() if singular[1] > 0 else math.inf
+        return CheckResult(False, f"one iteration underestimates sigma by {max(error, 0.0):.2%} on average (need more "
+                           f"than 50%; a random square matrix gives about 30%): your {W.shape[0]}x{W.shape[1]} matrix "
+                           f"has sigma_1 = {singular[0]:.4g}, sigma_1/sigma_2 = {ratio:.3g}; the estimate is poor when "
+                           "a random start holds little of the top singular direction", "")
     return CheckResult(True, "one iteration from a random start is off by more than half on average")
 
 

@@ -7,7 +7,7 @@ the mistakes the chapter warns about: the softmax over the wrong axis and a tran
 
 import torch
 
-from . import CheckResult, call, check_number, checker, expect_tensor, fail
+from . import CheckResult, call, check_number, checker, each_case, expect_tensor, fail
 
 AXIS = ("the softmax runs over the wrong axis: for each output position j the weights beta_{j,i} must sum to 1 "
         "over the attended positions i (dim=1 of s[b, i, j]); yours sum to 1 over j")
@@ -38,15 +38,18 @@ def _block_mistakes(x, Wf, Wg, Wh, gamma):
 def check_attention_block(fn) -> CheckResult:
     """Exercise 3.1: ``fn(x [B,C,H,W], Wf [C/8,C], Wg [C/8,C], Wh [C,C], gamma) -> y [B,C,H,W]``."""
     gen = torch.Generator().manual_seed(31)
+    cases = []
     for B, C, H, W in ((2, 16, 4, 4), (1, 32, 6, 5), (3, 8, 8, 8)):
         x = torch.randn(B, C, H, W, generator=gen, dtype=torch.float64)
         Wf, Wg = (torch.randn(C // 8, C, generator=gen, dtype=torch.float64) / C**0.5 for _ in range(2))
         Wh = torch.randn(C, C, generator=gen, dtype=torch.float64) / C**0.5
-        gamma = torch.tensor(0.7, dtype=torch.float64)
-        got = call(fn, x, Wf, Wg, Wh, gamma, form="(x, Wf, Wg, Wh, gamma)")
-        expect_tensor(got, _reference_block(x, Wf, Wg, Wh, gamma), tol=1e-8, case=f"x {[B, C, H, W]}",
-                      mistakes=_block_mistakes(x, Wf, Wg, Wh, gamma))
-    return CheckResult(True, "matches eqs. (1)-(3) on three shapes, including a non-square map")
+        cases.append((x, Wf, Wg, Wh, torch.tensor(0.7, dtype=torch.float64)))
+
+    def check_one(case):
+        got = call(fn, *case, form="(x, Wf, Wg, Wh, gamma)")
+        expect_tensor(got, _reference_block(*case), tol=1e-8, case=f"x {list(case[0].shape)}",
+                      mistakes=_block_mistakes(*case))
+    return each_case(cases, check_one, "matches eqs. (1)-(3) on three shapes, including a non-square map")
 
 
 @checker

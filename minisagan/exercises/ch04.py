@@ -2,22 +2,27 @@
 
 import torch
 
-from . import CheckResult, call, check_number, checker, expect_tensor
+from . import CheckResult, call, check_number, checker, each_case, expect_tensor
 
 
 @checker
 def check_projection(fn) -> CheckResult:
     """Exercise 4.1: ``fn(phi [B, C], embedding [K, C], y [B]) -> [B]``, the projection term."""
     gen = torch.Generator().manual_seed(41)
+    cases = []
     for B, C, K in ((4, 8, 3), (7, 32, 10), (1, 5, 2)):
         phi, table = torch.randn(B, C, generator=gen), torch.randn(K, C, generator=gen)
-        y = torch.randint(K, (B,), generator=gen)
+        cases.append((phi, table, torch.randint(K, (B,), generator=gen)))
+
+    def check_one(case):
+        phi, table, y = case
+        (B, C), K = phi.shape, len(table)
         expected = torch.tensor([sum(table[y[b], c].item() * phi[b, c].item() for c in range(C)) for b in range(B)])
         answer = call(fn, phi, table, y, form="(phi, embedding, y)")
         expect_tensor(answer, expected, tol=1e-4, case=f"B={B}, C={C}, {K} classes", mistakes=[
             ("all-pairs", table[y] @ phi.T, "that is every sample's features against every sample's class "
              "([B, B]); the projection pairs each sample with its own class: the diagonal, or a sum over channels")])
-    return CheckResult(True, "<e(y), phi(x)> for every sample, three shapes")
+    return each_case(cases, check_one, "<e(y), phi(x)> for every sample, three shapes")
 
 
 @checker

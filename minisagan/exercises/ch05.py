@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from ..data import consistency
-from . import CheckResult, call, check_number, checker
+from . import CheckResult, call, check_number, checker, each_case, fail
 
 
 @checker
@@ -31,8 +31,12 @@ def _mmd2(a, b, *, unbiased=True):
 def check_kid_by_hand(fn) -> CheckResult:
     """Exercise 5.2: ``fn(a [m, d], b [m, d]) -> float``, the unbiased MMD^2 with the cubic kernel."""
     rng = np.random.default_rng(52)
-    for m, d, shift in ((20, 4, 0.0), (50, 16, 0.5), (8, 3, 2.0)):
-        a, b = rng.normal(size=(m, d)), rng.normal(loc=shift, size=(m, d))
+    cases = [(rng.normal(size=(m, d)), rng.normal(loc=shift, size=(m, d)))
+             for m, d, shift in ((20, 4, 0.0), (50, 16, 0.5), (8, 3, 2.0))]
+
+    def check_one(case):
+        a, b = case
+        m, d = a.shape
         expected, biased = _mmd2(a, b), _mmd2(a, b, unbiased=False)
         what = f"MMD^2 for m={m}, d={d}"
         tol = 1e-6 * max(1.0, abs(expected))
@@ -40,8 +44,8 @@ def check_kid_by_hand(fn) -> CheckResult:
             ("biased", biased, f"off by {abs(biased - expected):.3g}: that is the biased estimate; leave out the "
              "diagonal terms k(a_i, a_i) and k(b_i, b_i) and divide those sums by m (m - 1)")])
         if not result.passed:
-            return result
-    return CheckResult(True, "the unbiased MMD^2 on three pairs of feature sets")
+            fail(result.message, result.mistake)
+    return each_case(cases, check_one, "the unbiased MMD^2 on three pairs of feature sets")
 
 
 @checker

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 
 from ..sagan import Discriminator, Generator, SAGANConfig
-from . import CheckResult, call, checker, fail
+from . import CheckResult, call, checker, each_case, fail
 
 
 def _maps(seed: int) -> np.ndarray:
@@ -37,7 +37,7 @@ def check_most_attended(fn) -> CheckResult:
                 fail("that is the flat index of the cell; return (row, col): divmod by the width", "flat-index")
             fail(f"expected a pair (row, col), got {answer!r}", "not-a-pair")
         if answer == expected:
-            continue
+            return
         if answer == expected[::-1]:
             fail(f"query ({b}, {r}, {c}): ({answer[0]}, {answer[1]}) is (col, row); return (row, col)", "row-col-swapped")
         last = np.flatnonzero(grid.ravel() == grid.max())[-1]
@@ -65,11 +65,12 @@ def check_gamma_half_step(fn) -> CheckResult:
         "negative": [-0.2 * min(1.0, s / 1500) for s in steps],
         "overshooting": [0.4 * min(1.0, s / 500) - 0.25 * max(0.0, (s - 1500) / 1500) for s in steps],
     }
-    for name, gammas in curves.items():
+    def check_one(case):
+        name, gammas = case
         expected = _half_step(steps, gammas)
         answer = call(fn, list(steps), list(gammas), form="(steps, gammas)")
         if answer == expected:
-            continue
+            return
         if name == "negative" and answer in (steps[0], None):
             fail("gamma may be negative (the sign of o is free): compare |gamma| with half of |final gamma|", "sign")
         if isinstance(answer, (int, np.integer)) and 0 <= answer < len(steps) and steps[answer] == expected:
@@ -80,7 +81,7 @@ def check_gamma_half_step(fn) -> CheckResult:
                 fail("half of the largest |gamma| is not half of the final one: this curve overshoots, then settles",
                      "half-of-peak")
         fail(f"{name} curve: expected step {expected}, got {answer!r}")
-    return CheckResult(True, "the half-way step of a growing, a negative and an overshooting gamma")
+    return each_case(curves.items(), check_one, "the half-way step of a growing, a negative and an overshooting gamma")
 
 
 def _extra(config: SAGANConfig) -> tuple[int, int]:
@@ -95,7 +96,7 @@ def check_residual_parameters(fn) -> CheckResult:
     cases = [SAGANConfig(resolution=32, width=16, z_dim=64, num_classes=10, attention=a, attention_kind=kind)
              for a in (8, 16) for kind in ("residual", "attention")]
     cases.append(SAGANConfig(resolution=64, width=8, z_dim=32, num_classes=0, attention=32, attention_kind="residual"))
-    for config in cases:
+    def check_one(config):
         expected = _extra(config)
         answer = call(fn, config, form="(config)")
         try:
@@ -104,10 +105,10 @@ def check_residual_parameters(fn) -> CheckResult:
             fail(f"expected a pair (G's extra parameters, D's), got {answer!r}", "not-a-pair")
         where = f"{config.attention_kind} at {config.attention} ({config.resolution}x{config.resolution})"
         if answer == expected:
-            continue
+            return
         if answer == expected[::-1]:
             fail(f"{where}: the pair is (D, G); return (G, D)", "swapped")
         if answer[0] == expected[0] + expected[1] or answer[1] == expected[0] + expected[1]:
             fail(f"{where}: that is G's and D's together; return each network's count", "summed")
         fail(f"{where}: expected (G +{expected[0]:,}, D +{expected[1]:,}), got {answer}")
-    return CheckResult(True, "both kinds of block at 8 and 16 at 32x32, and a residual block at 32 at 64x64")
+    return each_case(cases, check_one, "both kinds of block at 8 and 16 at 32x32, and a residual block at 32 at 64x64")

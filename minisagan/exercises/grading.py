@@ -1,21 +1,27 @@
 """The autograder: ``minisagan grade NOTEBOOK.ipynb ...`` runs students' notebooks and scores them.
 
 Each notebook runs top to bottom in a fresh Jupyter kernel (nbclient), in the smoke profile (the
-exercises need no training results), each cell under a time limit. A cell that raises is noted and
-the run goes on; one that runs past its limit is interrupted, and one that will not stop, or that
-kills the kernel, is left out of a second run in a fresh kernel. Then, in the same kernel, each
-exercise of the chapter is checked: its checker, imported afresh from `minisagan.exercises`
-(whatever the notebook bound to its name), is called on the names the catalog lists, whatever the
-notebook's own check cells say; a deleted check cell is noted and changes nothing. An exercise
-scores 1 when its checker passes, else 0 with the checker's sentence. Guards against mistakes, not
-against a student who sets out to fool it: their code runs in the grading kernel.
+exercises need no training results). The chapter's own cells run under a limit of their own
+(``book_timeout``, long: they train and plot on whatever machine grades); the answer and check
+cells under the short ``timeout``. Before each answer cell the grader removes the names that
+exercise's answer defines, so that an answer that fails is never scored on a value the chapter
+or an earlier cell left behind. A cell that raises is noted and the run goes on (an answer cell's
+error goes on its exercise's row); one that runs past its limit is interrupted, and one that will
+not stop, or that kills the kernel, is left out of a second run in a fresh kernel. Then, in the
+same kernel, each exercise of the chapter is checked: its checker, imported afresh from
+`minisagan.exercises` (whatever the notebook bound to its name), is called on the names the
+catalog lists, whatever the notebook's own check cells say; a deleted check cell is noted and
+changes nothing. An exercise scores 1 when its checker passes, else the share of its test cases
+that passed (0 for a checker of one case) with the checker's sentence. An answer cell that names
+one of the book's own functions that do the exercise (`catalog.LIBRARY`) is flagged, and the
+written answers (`catalog.WRITTEN`) are collected for the instructor. Guards against mistakes,
+not against a student who sets out to fool it: their code runs in the grading kernel.
 
-The table goes to stdout, the report to a JSON file for a grade book; exit status 0 when every
-exercise of every notebook passed, 1 when one did not, 2 when a notebook could not be read.
+`classroom` grades many notebooks (a folder, in parallel) and writes the reports.
 nbformat and nbclient are imported only when grading starts.
 """
 
-import json
+import ast
 import logging
 import os
 import re
@@ -31,7 +37,10 @@ MIME = "application/vnd.minisagan.grade+json"
 GRADE_CELL = "from minisagan.exercises.grading import grade_in_kernel as _minisagan_grade\n_minisagan_grade(globals(), {!r})"
 RESTARTS = 3  # fresh kernels tried, each without the cells that would not stop
 TIMEOUT, TIMEOUT_FATE, PROBE = "MinisaganCellTimeout", "ran past", "minisagan: the kernel responds"
-LIMIT = "minisagan_timeout"  # a cell's own time limit in its metadata: the grader's warm-up and probe
+LIMIT = "minisagan_timeout"  # a cell's own time limit in its metadata
+ANSWER = re.compile(r"^# YOUR ANSWER HERE: Exercise (\d+\.\d+)")  # `assignments.MARK`, if metadata was lost
+CLEAR = "for _minisagan_name in {!r}:\n    globals().pop(_minisagan_name, None)"
+PROMPT, UNWRITTEN = "**Your answer in words.**", "*Write your answer here.*"  # `assignments`' written cell
 
 
 _QUIET = logging.getLogger("minisagan.grading.kernel")  # nbclient's timeout messages: the notes say it once
@@ -58,7 +67,7 @@ def grade_in_kernel(namespace: dict, number: str) -> None:
         except Exception as error:  # checkers answer with a CheckResult; this is for a broken environment
             result = CheckResult(False, f"the checker failed: {type(error).__name__}: {error}", "checker-error")
         status = "passed" if result.passed else "unanswered" if result.mistake == "unanswered" else "failed"
-        verdict = {"status": status, "mistake": result.mistake, "message": result.message}
+        verdict = {"status": status, "mistake": result.mistake, "message": result.message, "score": result.score}
     display({MIME: verdict}, raw=True)
 
 
@@ -69,8 +78,9 @@ class ExerciseGrade:
     status: str  # passed, failed, unanswered, missing, timeout, error
     message: str
     mistake: str = ""
-    score: int = 0
+    score: float = 0.0  # 1 when passed, else the share of the checker's cases that passed
     max_score: int = 1
+    flag: str = ""  # for the instructor: the answer calls the book's own function
 
 
 @dataclass
@@ -80,10 +90,11 @@ class NotebookGrade:
     exercises: list[ExerciseGrade]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    written: dict[str, str] = field(default_factory=dict)  # exercise -> the student's answer in words
 
     @property
-    def score(self) -> int:
-        return sum(e.score for e in self.exercises)
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 3)
 
     @property
     def max_score(self) -> int:
@@ -139,13 +150,14 @@ def _attempt(cells: list, left_out: set, timeout: int, env: dict, folder: str) -
 
     def on_error(cell, cell_index, execute_reply):
         content = execute_reply["content"]
-        fates[id(cell)] = (f"ran past {timeout} s and was interrupted" if content.get("ename") == TIMEOUT else
+        fates[id(cell)] = (f"ran past {limit(cell)} s and was interrupted" if content.get("ename") == TIMEOUT else
                            f"raised {content.get('ename')}: {(str(content.get('evalue', '')).splitlines() or [''])[0][:200]}")
 
+    limit = lambda cell: cell.metadata.get(LIMIT, timeout)
     # a list of its own: nbclient puts each executed cell, the probe too, back into its notebook's list
     client = NotebookClient(
         new_notebook(cells=list(cells)), kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
-        timeout=timeout, timeout_func=lambda cell: cell.metadata.get(LIMIT, timeout), interrupt_on_timeout=True,
+        timeout=timeout, timeout_func=limit, interrupt_on_timeout=True,
         error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []}, on_cell_error=on_error,
         resources={"metadata": {"path": folder}}, extra_arguments=["--IPKernelApp.log_level=ERROR"], log=_QUIET)
     fates = {}
@@ -159,7 +171,7 @@ def _attempt(cells: list, left_out: set, timeout: int, env: dict, folder: str) -
             except DeadKernelError:
                 return seen(index), (index, "stopped the kernel")
             if fates.get(id(cell), "").startswith(TIMEOUT_FATE) and not _responds(client, index):
-                return seen(index), (index, f"would not stop after {timeout} s, even when interrupted")
+                return seen(index), (index, f"would not stop after {limit(cell)} s, even when interrupted")
     return seen(len(cells)), None
 
 
@@ -178,19 +190,42 @@ def _run(cells: list, timeout: int, profile: str) -> dict:
                                                 range(len(cells)) if i not in fates and i not in left_out}}
 
 
-def _verdict(cell, fate: str | None, number: str, checker: str, timeout: int) -> ExerciseGrade:
+def _verdict(cell, fate: str | None, answer_fate: str, number: str, checker: str, timeout: int) -> ExerciseGrade:
     shown = next((o.data[MIME] for o in cell.get("outputs", []) if o.get("output_type") == "display_data"
                   and MIME in o.get("data", {})), None)
+    answered = f"your answer cell {answer_fate}" if answer_fate else ""
+    if shown is not None and shown["status"] == "missing" and answered:
+        return ExerciseGrade(number, checker, "error", answered, "answer-cell")
     if shown is not None:
-        return ExerciseGrade(number, checker, shown["status"], shown["message"], shown.get("mistake", ""),
-                             int(shown["status"] == "passed"))
+        message = shown["message"] + (f" (and {answered})" if answered else "")
+        return ExerciseGrade(number, checker, shown["status"], message, shown.get("mistake", ""),
+                             round(float(shown.get("score", shown["status"] == "passed")), 3))
     if fate and (fate.startswith(TIMEOUT_FATE) or "would not stop" in fate):
         return ExerciseGrade(number, checker, "timeout", f"the check ran past {timeout} s on your answer: does it "
                              "loop forever?", "timeout")
     return ExerciseGrade(number, checker, "error", f"the exercise could not be checked: {fate or 'not run'}", "error")
 
 
-def grade_notebook(path: Path, *, timeout: int = 60, profile: str = "smoke") -> NotebookGrade:
+def answer_of(cell) -> str:
+    """The exercise whose answer cell this is ("" for any other cell): its metadata, else its first line."""
+    info = cell.metadata.get("minisagan", {})
+    if info.get("role") == "answer" and info.get("exercise"):
+        return str(info["exercise"])
+    match = ANSWER.match(cell.source)
+    return match[1] if match else ""
+
+
+def library_calls(source: str, names: tuple[str, ...]) -> list[str]:
+    """The names of ``names`` that ``source`` uses (a call, an import, an attribute)."""
+    try:
+        used = {n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else n.name
+                for n in ast.walk(ast.parse(source)) if isinstance(n, (ast.Name, ast.Attribute, ast.alias))}
+    except SyntaxError:
+        used = set(re.findall(r"\w+", source))
+    return [name for name in names if name in used]
+
+
+def grade_notebook(path: Path, *, timeout: int = 60, book_timeout: int = 600, profile: str = "smoke") -> NotebookGrade:
     """Run a student's notebook and check each exercise of its chapter (see the module's docstring)."""
     from nbformat.v4 import new_code_cell
 
@@ -198,57 +233,53 @@ def grade_notebook(path: Path, *, timeout: int = 60, profile: str = "smoke") -> 
     path = Path(path)
     notebook = read_notebook(path)
     chapter = chapter_of(notebook, path)
-    code = [(i, cell) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and cell.source.strip()]
-    exercises = chapter_exercises(chapter)
+    exercises = {e.number: e for e in chapter_exercises(chapter)}
     # the grader's own imports (torch, the checkers) first, under a limit of their own, not the students'
-    warm_up = new_code_cell(f"__import__({exercises[0].module!r}), __import__({__name__!r})",
-                            metadata={LIMIT: max(timeout, 120)})
-    cells = [warm_up] + [cell for _, cell in code] + [new_code_cell(GRADE_CELL.format(e.number)) for e in exercises]
+    cells = [new_code_cell(f"__import__({next(iter(exercises.values())).module!r}), __import__({__name__!r})",
+                           metadata={LIMIT: max(timeout, book_timeout, 120)})]
+    rows, answer_cells, flags = {}, {}, {}  # index in cells -> (cell number in the notebook, its first line)
+    for number_in_notebook, cell in enumerate(notebook.cells, 1):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        number = answer_of(cell)
+        if number in exercises:
+            cells.append(new_code_cell(CLEAR.format(exercises[number].answers), metadata={LIMIT: max(timeout, 10)}))
+            answer_cells[len(cells)] = number
+            used = library_calls(cell.source, exercises[number].library)
+            if used:
+                flags[number] = f"the answer uses the book's own {', '.join(used)}: read it before crediting it"
+        own = number or cell.metadata.get("minisagan", {}).get("role") == "check"
+        cell.metadata[LIMIT] = timeout if own else book_timeout
+        rows[len(cells)] = (number_in_notebook, _first_line(cell.source))
+        cells.append(cell)
+    first = len(cells)
+    cells += [new_code_cell(GRADE_CELL.format(number), metadata={LIMIT: timeout}) for number in exercises]
     fates = _run(cells, timeout, profile)
     notes = [f"the grader could not import its checkers in the kernel: {fates[0]}"] if fates.get(0) else []
-    notes += [f"cell {i + 1} ({_first_line(cell.source)}) {fates[k]}" for k, (i, cell) in enumerate(code, 1)
-              if fates.get(k)]
+    notes += [f"cell {n} ({line}) {fates[k]}" for k, (n, line) in rows.items() if fates.get(k) and k not in answer_cells]
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     notes += [f"the check cell of Exercise {e.number} ({e.call}) was deleted; the grader checked it all the same"
-              for e in exercises if not any(f"{e.checker}(" in cell.source for _, cell in code)]
-    first = 1 + len(code)
-    grades = [_verdict(cells[first + k], fates.get(first + k), e.number, e.checker, timeout)
-              for k, e in enumerate(exercises)]
-    return NotebookGrade(str(path), chapter, grades, notes, round(time.perf_counter() - start, 1))
+              for e in exercises.values() if not any(f"{e.checker}(" in source for source in sources)]
+    answer_fates = {number: fates.get(k) or "" for k, number in answer_cells.items()}
+    grades = [_verdict(cells[first + k], fates.get(first + k), answer_fates.get(number, ""), number, e.checker, timeout)
+              for k, (number, e) in enumerate(exercises.items())]
+    for grade in grades:
+        grade.flag = flags.get(grade.number, "")
+    return NotebookGrade(str(path), chapter, grades, notes, round(time.perf_counter() - start, 1), written(notebook))
+
+
+def written(notebook) -> dict[str, str]:
+    """Each exercise's answer in words, from the cells `make assignments` made for them."""
+    found = {}
+    for cell in notebook.cells:
+        info = cell.metadata.get("minisagan", {})
+        if cell.cell_type == "markdown" and info.get("role") == "written":
+            lines = cell.source.strip().splitlines()
+            text = "\n".join(lines[1:] if lines and lines[0].startswith(PROMPT) else lines).strip()
+            found[str(info.get("exercise"))] = "" if text in ("", UNWRITTEN) else text
+    return found
 
 
 def _first_line(source: str) -> str:
     line = source.strip().splitlines()[0]
     return line if len(line) <= 50 else line[:47] + "..."
-
-
-def table(grades: list[NotebookGrade]) -> str:
-    """The grades as text: one block per notebook, one row per exercise, then the notes."""
-    lines = []
-    for grade in grades:
-        lines.append(f"{grade.notebook}: {grade.score}/{grade.max_score} (chapter {grade.chapter}, {grade.seconds:.0f} s)")
-        lines.append(f"  {'exercise':<9}{'score':<7}{'status':<12}result")
-        for e in grade.exercises:
-            mistake = f" [{e.mistake}]" if e.mistake and e.status == "failed" else ""
-            lines.append(f"  {e.number:<9}{f'{e.score}/{e.max_score}':<7}{e.status:<12}{e.message}{mistake}")
-        lines += [f"  note: {note}" for note in grade.notes]
-    return "\n".join(lines)
-
-
-def grade_all(paths: list[Path], *, timeout: int, profile: str, report: Path) -> int:
-    """Grade each notebook, print the table, write the JSON report; the exit status (see the module)."""
-    grades, unreadable = [], []
-    if timeout < 1:
-        raise GradingError(f"--timeout: must be at least 1 second (got {timeout})")
-    if not report.parent.is_dir():
-        raise GradingError(f"--json {str(report)!r}: the folder {str(report.parent)!r} does not exist")
-    for path in paths:
-        try:
-            grades.append(grade_notebook(path, timeout=timeout, profile=profile))
-        except GradingError as error:
-            unreadable.append(str(error))
-    print(table(grades) + "".join(f"\ncould not grade {problem}" for problem in unreadable))
-    total, best = sum(g.score for g in grades), sum(g.max_score for g in grades)
-    report.write_text(json.dumps({"score": total, "max_score": best, "notebooks": [g.to_dict() for g in grades],
-                                  "errors": unreadable}, indent=2) + "\n")
-    print(f"total {total}/{best}; report: {report}")
-    return 2 if unreadable else 0 if total == best else 1

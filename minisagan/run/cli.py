@@ -130,15 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     curves.add_command(commands, common)
     grade = commands.add_parser(
-        "grade", parents=[common], help="run students' assignment notebooks and score each exercise",
-        description="Run each notebook (written by `make assignments`, then answered) in a fresh kernel, check "
-        "every exercise of its chapter with the book's checkers, print a table and write a JSON report. Exit "
-        "status: 0 when every exercise passed, 1 when one did not, 2 when a notebook could not be read.")
-    grade.add_argument("notebooks", nargs="+", type=Path, help="the students' .ipynb files")
-    grade.add_argument("--timeout", type=int, default=60, help="seconds each cell may run (default 60)")
+        "grade", parents=[common], help="run students' assignment notebooks (or folders of them) and score each "
+        "exercise", description="Run each notebook (written by `make assignments`, then answered) in a fresh kernel, "
+        "check every exercise of its chapter with the book's checkers, print a table and write a JSON report; with "
+        "--out, also a student x exercise CSV, a feedback file per student, the answers in words and a Canvas "
+        "import. Exit status: 0 when every exercise passed, 1 when one did not, 2 when a file could not be graded.")
+    grade.add_argument("notebooks", nargs="+", type=Path, help="the students' .ipynb files, or folders of them")
+    grade.add_argument("--timeout", type=int, default=60, help="seconds each answer and check cell may run (default 60)")
+    grade.add_argument("--book-timeout", type=int, default=600,
+                       help="seconds each of the chapter's own cells may run (default 600)")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    grade.add_argument("--chapter", type=int, default=None,
+                       help="the chapter the class is graded on (default: the most common in a folder)")
     grade.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"),
                        help="the profile the notebooks run in (default smoke: the exercises need no training)")
-    grade.add_argument("--json", type=Path, default=Path("grades.json"), help="the report (default grades.json)")
+    grade.add_argument("--json", type=Path, default=None,
+                       help="the report (default grades.json, or OUT/grades.json with --out)")
+    grade.add_argument("--out", type=Path, default=None,
+                       help="a folder for the class's files: grades.csv, canvas.csv, written.md, feedback/ "
+                            "(default: grades/ when a folder is graded, none otherwise)")
     return parser
 
 
@@ -234,6 +244,11 @@ def _sample(args) -> Path:
 
 
 def _grade(args) -> int:
-    from ..exercises.grading import grade_all
+    from ..exercises.classroom import grade_all
 
-    return grade_all(args.notebooks, timeout=args.timeout, profile=args.profile, report=args.json)
+    out = args.out if args.out is not None else Path("grades") if any(p.is_dir() for p in args.notebooks) else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    report = args.json or (out / "grades.json" if out is not None else Path("grades.json"))
+    return grade_all(args.notebooks, timeout=args.timeout, book_timeout=args.book_timeout, profile=args.profile,
+                     report=report, jobs=args.jobs, chapter=args.chapter, out=out)
