@@ -144,3 +144,47 @@ def attention_gammas(model: nn.Module) -> dict[str, torch.Tensor]:
     y = gamma * o + x)."""
     return {name: block.gamma.detach() for name, block in model.named_modules()
             if isinstance(block, SelfAttention)}
+
+
+# --- book/06_training.md, section: The loop
+def train_iteration(G, D, opt_G, opt_D, batches, latents, step: int, n_dis: int = 1,
+                    loss: str = "hinge", ema=None, autocast=nullcontext,
+                    wrapped: dict | None = None) -> dict:
+    """n_dis discriminator steps, one generator step, then the average of G.
+
+    batches: an iterator of (real [B, 3, R, R] in [-1, 1], labels [B] or None) on G's
+    device; latents(): a fresh (z [B, z_dim], y [B] or None). step: G's updates before
+    this one. wrapped: the networks as the step that trains them calls them
+    ("G_train", "D_train") and as the other network's step calls them ("G_fwd",
+    "D_fwd"), when an application wraps them (several GPUs, a compiler); by default
+    G and D themselves. Returns the steps' detached values.
+    """
+    nets = {"G_train": G, "D_train": D, "G_fwd": G, "D_fwd": D, **(wrapped or {})}
+    for _ in range(n_dis):
+        real, labels = next(batches)
+        z, y = latents()
+        stats = d_step(nets["G_fwd"], nets["D_train"], opt_D, real, labels, z, y, loss,
+                       autocast)
+    z, y = latents()
+    stats.update(g_step(nets["G_train"], nets["D_fwd"], opt_G, z, y, loss, autocast))
+    if ema is not None:
+        ema.update(G, step + 1)  # G itself: a wrapper holds the same weights
+    return stats
+
+
+# --- book/06_training.md, section: The loop
+def train_loop(G, D, opt_G, opt_D, batches, latents, steps: int, start: int = 0,
+               log_every: int = 100, after_step=None, **options) -> list[dict]:
+    """Iterations from G's step ``start`` up to ``steps``; returns a row every
+    ``log_every`` steps and at the last (0: none): the step, then every value the steps
+    return, as floats. after_step(step, values) runs after each iteration, with G's
+    step count and the steps' tensors. options: `train_iteration`'s (n_dis, loss, ema,
+    autocast, wrapped)."""
+    log = []
+    for step in range(start, steps):
+        values = train_iteration(G, D, opt_G, opt_D, batches, latents, step, **options)
+        if log_every and ((step + 1) % log_every == 0 or step + 1 == steps):
+            log.append({"step": step + 1, **{k: v.item() for k, v in values.items()}})
+        if after_step is not None:
+            after_step(step + 1, values)
+    return log

@@ -15,8 +15,8 @@ import torch
 
 from minisagan.checkpoint import load_checkpoint, rng_tensor, save_checkpoint
 from minisagan.errors import ConfigError
-from minisagan.run import folder as folder_module
-from minisagan.run import state as state_module
+from minisagan.run import loop as loop_module
+from minisagan.run import run_folder as folder_module
 from minisagan.run.cli import main
 from minisagan.run.config import TrainConfig
 from minisagan.run.evaluation import real_cache, writable_folder
@@ -64,7 +64,7 @@ def test_an_older_checkpoints_tensor_states_still_restore(two_steps):
     assert torch.equal(rng_tensor(as_tensor), rng_tensor(state["noise_rng"]))
 
 
-def test_resume_reads_the_checkpoint_onto_the_cpu_whatever_the_runs_device(tmp_path, monkeypatch):
+def test_resume_reads_the_checkpoint_once_onto_the_cpu_whatever_the_runs_device(tmp_path, monkeypatch):
     run = train(tiny(tmp_path / "run", steps=2), progress=False)
     seen = []
 
@@ -72,9 +72,9 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_whatever_the_runs_device(tmp_p
         seen.append(map_location)
         return load_checkpoint(path, map_location=map_location)
 
-    monkeypatch.setattr(state_module, "load_checkpoint", recording)
+    monkeypatch.setattr(loop_module, "load_checkpoint", recording)
     resume(run, steps=3, progress=False)
-    assert seen == ["cpu"]  # a string: the weights go where the networks are through load_state_dict
+    assert seen == ["cpu"]  # once, for the configuration and the state; a string: the weights go where the networks are through load_state_dict
 
 
 def test_a_run_saved_by_eight_processes_resumes_in_one_and_says_so(tmp_path):

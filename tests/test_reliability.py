@@ -17,10 +17,11 @@ from PIL import Image
 from minisagan.checkpoint import load_checkpoint, save_checkpoint
 from minisagan.data.folder import image_folder, load_rgb, to_rgb
 from minisagan.errors import CheckpointError, ConfigError, DiskFullError, TrainingDiverged
-from minisagan.run import loop, state
+from minisagan import training
+from minisagan.run import loop
 from minisagan.run.cli import glue_negative_numbers, main
 from minisagan.run.config import TrainConfig
-from minisagan.run.folder import RunFolderBusy, RunLock
+from minisagan.run.run_folder import RunFolderBusy, RunLock
 from minisagan.run.logs import CsvLog, read_log
 from minisagan.run.loop import resume, train
 from minisagan.run.stream import real_batches
@@ -299,7 +300,7 @@ def test_a_cuda_run_resumes_on_the_cpu_when_told_to(tmp_path):
     (lambda G: G.blocks[2].gamma, r"by step 4: a weight of G became non-finite; gamma_G.blocks.2 nan, loss_d"),
 ], ids=["weight", "gamma"])
 def test_a_non_finite_weight_after_the_update_stops_before_any_save(tmp_path, monkeypatch, poison, message):
-    real_step, calls = state.g_step, []
+    real_step, calls = training.g_step, []
 
     def poison_at_step_4(G, *args, **kwargs):
         stats = real_step(G, *args, **kwargs)  # losses of this step are finite: they come before the update
@@ -309,7 +310,7 @@ def test_a_non_finite_weight_after_the_update_stops_before_any_save(tmp_path, mo
                 poison(G).fill_(float("nan"))
         return stats
 
-    monkeypatch.setattr(state, "g_step", poison_at_step_4)
+    monkeypatch.setattr(training, "g_step", poison_at_step_4)
     with pytest.raises(TrainingDiverged, match=message):
         train(tiny(tmp_path / "run", log_every=2), progress=False)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")

@@ -12,7 +12,7 @@ from minisagan.run import loop
 from minisagan.run.cli import main
 from minisagan.run.config import TrainConfig
 from minisagan.run.evaluation import protocol
-from minisagan.run.folder import LOCK_NAME, RUN_FILES
+from minisagan.run.run_folder import LOCK_NAME, RUN_FILES
 from minisagan.run.logs import read_log
 
 README = Path(__file__).resolve().parents[1] / "README.md"

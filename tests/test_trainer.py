@@ -13,7 +13,7 @@ from PIL import Image
 
 from minisagan.errors import CheckpointError, ConfigError, DataError, MissingWeightsError, TrainingDiverged
 from minisagan.checkpoint import load_checkpoint, save_checkpoint
-from minisagan.run import state
+from minisagan import training
 from minisagan.run.config import TrainConfig
 from minisagan.run.evaluation import EVAL_COLUMNS
 from minisagan.run.logs import STEP_COLUMNS, read_log
@@ -205,14 +205,14 @@ def test_stopped_and_resumed_run_matches_run_in_one_go(reference_run, tmp_path, 
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp_path, monkeypatch):
-    real_step, calls = state.g_step, []
+    real_step, calls = training.g_step, []
 
     def nan_at_step_4(*args, **kwargs):
         stats = real_step(*args, **kwargs)
         calls.append(1)
         return {**stats, "loss_g": torch.tensor(float("nan"))} if len(calls) == 4 else stats
 
-    monkeypatch.setattr(state, "g_step", nan_at_step_4)
+    monkeypatch.setattr(training, "g_step", nan_at_step_4)
     config = tiny(tmp_path / "run", checkpoint_every=2)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     with pytest.raises(TrainingDiverged, match=r"diverged by step 4: loss_g nan.*" + re.escape(repr(str(ckpt)))):
@@ -221,7 +221,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference_run, tmp
     assert read_log(tmp_path / "run" / "metrics.csv")["step"] == [1, 2, 3]
 
     # Resuming drops nothing that was good and continues as if nothing had happened.
-    monkeypatch.setattr(state, "g_step", real_step)
+    monkeypatch.setattr(training, "g_step", real_step)
     resume(tmp_path / "run", progress=False)
     resumed, whole = read_log(tmp_path / "run" / "metrics.csv"), read_log(reference_run / "metrics.csv")
     assert resumed["step"] == [1, 2, 3, 4, 5, 6]

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _explain(err: BaseException, args) -> tuple[str | None, int]:
     """One line and an exit code for an error a user can act on; (None, 1) for anything else."""
-    from .folder import RunFolderBusy
+    from .run_folder import RunFolderBusy
 
     run_dir = getattr(args, "run_dir", None)
     if isinstance(err, KeyboardInterrupt):

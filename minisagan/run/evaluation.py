@@ -11,7 +11,6 @@ class); with a file of Inception weights, the paper's FID, KID and IS as well.
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,12 +21,7 @@ from ..data.store import is_store
 from ..errors import ConfigError
 from ..imagenet import CACHE_ENV, cache_folder, in_run_protocol
 from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
-
-
-@dataclass(frozen=True)
-class Metric:
-    column: str  # eval.csv's column
-    panel: str | None  # the title of curves.png's panel that plots it (None: only in eval.csv)
+from .logs import Metric
 
 
 FID_PANEL = "FID (lower is better)"

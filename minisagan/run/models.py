@@ -47,26 +47,25 @@ def build_models(model: str, sagan: SAGANConfig, seed: int, device: torch.device
 def load_generator(checkpoint_path: str | Path, device: str = "cpu", average: bool = True):
     """The generator of a checkpoint (its average when it has one and ``average``), in eval mode,
     with the configuration it was trained with and its number of classes (0: unconditional)."""
+    G, _, config, num_classes = load_models(checkpoint_path, device, average, with_d=False)
+    return G, config, num_classes
+
+
+def load_models(checkpoint_path: str | Path, device: str = "cpu", average: bool = True, with_d: bool = True):
+    """G (its average when it has one and ``average``) and D of a checkpoint (None unless
+    ``with_d``), both in eval mode, with the configuration and number of classes (Chapter 8 looks at
+    both networks' attention). The file is read once."""
     state = load_checkpoint(checkpoint_path, map_location=device)
     config = TrainConfig.from_dict(state["config"])
     num_classes = state.get("num_classes", 0)
-    G, _ = build_models(config.model, config.sagan_config(num_classes), config.seed, torch.device(device))
+    G, D = build_models(config.model, config.sagan_config(num_classes), config.seed, torch.device(device))
     weights = state["ema"] if average and state.get("ema") is not None else state["G"]
-    try:
-        G.load_state_dict(weights)
-    except RuntimeError as err:
-        raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: {str(err)[:300]}") from None
-    return G.eval(), config, num_classes
-
-
-def load_models(checkpoint_path: str | Path, device: str = "cpu", average: bool = True):
-    """G (its average when it has one and ``average``) and D of a checkpoint, both in eval mode, with
-    the configuration and number of classes (Chapter 8 looks at both networks' attention)."""
-    G, config, num_classes = load_generator(checkpoint_path, device, average)
-    state = load_checkpoint(checkpoint_path, map_location=device)
-    _, D = build_models(config.model, config.sagan_config(num_classes), config.seed, torch.device(device))
-    try:
-        D.load_state_dict(state["D"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: {str(err)[:300]}") from None
-    return G, D.eval(), config, num_classes
+    for net, net_weights in ((G, weights), (D, state["D"] if with_d else None)):
+        if net_weights is None:
+            continue
+        try:
+            net.load_state_dict(net_weights)
+        except RuntimeError as err:
+            raise CheckpointError(f"{str(checkpoint_path)!r} does not match its own configuration: "
+                                  f"{str(err)[:300]}") from None
+    return G.eval(), D.eval() if with_d else None, config, num_classes

@@ -11,14 +11,7 @@ from torchvision.utils import save_image
 
 from ..figures import attention_figure, to_grid
 from .evaluation import EVAL_METRICS
-from .logs import read_log
-
-STEP_PANELS = {  # curves.png's panels of metrics.csv: title -> the columns whose names start so
-    "losses": ("loss_d", "loss_g"),
-    "D's mean score": ("d_real", "d_fake"),
-    "gradient norms": ("grad_norm_d", "grad_norm_g"),
-    "gamma of each attention block": ("gamma_",),
-}
+from .logs import GAMMA_PANEL, STEP_METRICS, read_log
 
 
 def save_samples(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, run_dir: Path, step: int) -> None:
@@ -40,17 +33,26 @@ def save_samples(G: nn.Module, z: torch.Tensor, y: torch.Tensor | None, run_dir:
             fig.savefig(run_dir / "attention" / name, dpi=90)
 
 
+def curve_panels(log: dict, evals: dict) -> list[tuple[str, dict, list[str]]]:
+    """curves.png's panels, (title, the log it plots, its columns): one per panel title of
+    `STEP_METRICS` (metrics.csv), the gammas, then one per panel title of `EVAL_METRICS` (eval.csv)."""
+    panels = []
+    for metrics, columns in ((STEP_METRICS, log), (EVAL_METRICS, evals)):
+        titles = {}
+        for metric in metrics:
+            if metric.panel is not None:
+                titles.setdefault(metric.panel, []).append(metric.column)
+        panels += [(title, columns, keys) for title, keys in titles.items()]
+        if metrics is STEP_METRICS:
+            panels.append((GAMMA_PANEL, log, [key for key in log if key.startswith("gamma_")]))
+    return panels
+
+
 def save_curves(run_dir: Path) -> Path:
-    """curves.png of a run folder: a panel per group of metrics.csv's columns, then a panel per
-    evaluation metric's panel title (`EVAL_METRICS`)."""
+    """curves.png of a run folder (`curve_panels`)."""
     log = read_log(run_dir / "metrics.csv")
     evals = read_log(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else {}
-    panels = [(title, log, [key for key in log if key.startswith(prefixes)]) for title, prefixes in STEP_PANELS.items()]
-    eval_panels = {}
-    for metric in EVAL_METRICS:
-        if metric.panel is not None:
-            eval_panels.setdefault(metric.panel, []).append(metric.column)
-    panels += [(title, evals, columns) for title, columns in eval_panels.items()]
+    panels = curve_panels(log, evals)
     fig = Figure(figsize=(3.6 * math.ceil(len(panels) / 2), 6.4))
     axes = fig.subplots(2, math.ceil(len(panels) / 2)).ravel()
     for ax, (title, columns, keys) in zip(axes, panels):
