@@ -1,7 +1,8 @@
 """Shipped reference results: what longer runs gave, for the chapters to plot beside the reader's run.
 
-Each result is a folder of ``data/reference/`` in the repository: CSV files of logged values, small
-PNGs, and ``about.json`` (which command made it, on what machine, when, in how long). The chapters
+Each result is a folder of ``data/reference/`` in the repository (in an installed wheel, of
+``minisagan/reference_data/``, where setup.py copies them): CSV files of logged values, small PNGs,
+and ``about.json`` (which command made it, on what machine, when, in how long). The chapters
 read them with `load` and caption their figures with `about`, so a figure built in the smoke
 profile still shows the chapter's point, and says where its numbers come from.
 """
@@ -12,15 +13,17 @@ import math
 from pathlib import Path
 from statistics import mean, stdev
 
-ROOT = Path(__file__).resolve().parents[1] / "data" / "reference"
+SHIPPED = Path(__file__).resolve().parent / "reference_data"  # in a wheel
+CHECKOUT = Path(__file__).resolve().parents[1] / "data" / "reference"  # in the book's repository
+ROOT = SHIPPED if SHIPPED.is_dir() else CHECKOUT
 
 
 def folder(name: str) -> Path:
     """``data/reference/<name>``; a clear error when this checkout does not have it."""
     path = ROOT / name
     if not path.is_dir():
-        raise FileNotFoundError(f"no reference results {name!r} at {path}: they ship with the book's repository "
-                                "(a source checkout), not with an installed package")
+        raise FileNotFoundError(f"no reference results {name!r} at {path}: a checkout of the book has them in "
+                                "data/reference/, a wheel built from it (`make assignments`) in minisagan/reference_data/")
     return path
 
 

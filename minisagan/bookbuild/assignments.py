@@ -2,8 +2,9 @@
 
 ``make assignments`` (``python -m minisagan.bookbuild.assignments``) writes
 ``_build/assignments/student/NN_name.ipynb`` and ``.../teacher/NN_name.ipynb``. Both are the whole
-chapter, opened by a setup cell that installs the book's package (pinned to its version) unless it
-is importable already, so that they run in Jupyter and in Colab. Each exercise becomes a heading
+chapter, opened by a setup cell that installs the book's package unless it is importable already, so
+that they run in Jupyter and in Colab: by default the wheel that ``make assignments`` builds and puts
+beside the notebooks (`wheel`), or what ``INSTALL=`` names. Each exercise becomes a heading
 "Exercise n.k: title" with its statement, an answer cell and a check cell that calls the checker
 on the names the catalog (`minisagan.exercises.catalog`) lists. In the student notebook the
 answer cell is a marked stub (``def my_twin(x, y, resolution): raise NotImplementedError``,
@@ -14,6 +15,7 @@ answer cell is a marked stub (``def my_twin(x, y, resolution): raise NotImplemen
 import argparse
 import ast
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,18 +27,11 @@ from .. import __version__
 from ..exercises.catalog import Exercise, chapter_exercises
 from .mirror import chapter_paths
 from .solutions import chapter_layout, chapter_number
+from .wheel import build_wheel, setup_source
 
 ROLE = re.compile(r"\{(ref|numref|doc|eq)\}`([^`]*)`")
 MARK = "# YOUR ANSWER HERE"
 WRITTEN_MARK = "**Your answer in words.**"
-SETUP = """\
-# Setup, for Colab or a fresh Jupyter: install the book's package unless it is importable already.
-import importlib.util
-import subprocess
-import sys
-
-if importlib.util.find_spec("minisagan") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", {install!r}], check=True)"""
 
 
 def plain_markdown(text: str) -> str:
@@ -131,7 +126,7 @@ def assignment(chapter_path: Path, *, student: bool, install: str) -> nbformat.N
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
         "minisagan": {"chapter": chapter, "edition": "student" if student else "teacher", "version": __version__}})
-    notebook.cells.append(_cell("code", SETUP.format(install=install), role="setup"))
+    notebook.cells.append(_cell("code", setup_source(install), role="setup"))
     for item in chapter_layout(jupytext.read(chapter_path), chapter):
         if item[0] == "markdown":
             notebook.cells.append(_cell("markdown", plain_markdown(item[1])))
@@ -160,21 +155,33 @@ def write_assignments(root: Path, out: Path, *, install: str, chapters: list[Pat
     return written
 
 
+def wheel_beside(root: Path, out: Path) -> str:
+    """Build the package's wheel and put a copy in ``out/student`` and ``out/teacher``; its file name."""
+    wheel = build_wheel(root, out / "student")
+    (out / "teacher").mkdir(parents=True, exist_ok=True)
+    shutil.copy(wheel, out / "teacher" / wheel.name)
+    return wheel.name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write each chapter as a student and a teacher notebook.")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository (default: here)")
     parser.add_argument("--out", type=Path, default=Path("_build/assignments"))
-    parser.add_argument("--install", default=f"minisagan=={__version__}",
-                        help="what the setup cell installs when minisagan is not importable: a pip requirement, "
-                             "e.g. 'minisagan @ git+https://github.com/you/minisagan@v0.1.0' (default: %(default)s)")
+    parser.add_argument("--install", default=None,
+                        help="what the setup cell pip-installs when minisagan is not importable (default: the "
+                             "wheel of --root, built with `python -m build` and put beside the notebooks): a URL "
+                             "of the wheel, a requirement, or pip options, e.g. '--index-url URL minisagan==0.1.0'")
     parser.add_argument("chapters", nargs="*", type=Path, help="only these chapters (book/NN_*.md)")
     args = parser.parse_args(argv)
+    root = args.root.resolve()
     try:
-        paths = write_assignments(args.root.resolve(), args.out, install=args.install, chapters=args.chapters)
+        install = args.install if args.install is not None else wheel_beside(root, args.out)
+        paths = write_assignments(root, args.out, install=install, chapters=args.chapters)
     except (ValueError, OSError) as error:
         print(f"assignments: error: {error}", file=sys.stderr)
         return 2
-    print(f"assignments: wrote {len(paths) // 2} student and {len(paths) // 2} teacher notebooks to {args.out}")
+    print(f"assignments: wrote {len(paths) // 2} student and {len(paths) // 2} teacher notebooks to {args.out}"
+          + ("" if args.install is not None else f", each folder with {install} beside them"))
     return 0
 
 

@@ -7,7 +7,8 @@ without the instructors' page, into ``OUT/source``, then builds that copy with J
 need no training results). Since the solutions are not in the sources, they are in none of the
 outputs: not in the pages, the search index, the downloadable sources (``_sources/``), the executed
 notebooks (``jupyter_execute/``) or Sphinx's pickled doctrees. The student notebooks of `assignments`
-(stubs instead of solutions) are copied to ``OUT/_build/html/notebooks/`` for download.
+(stubs instead of solutions) are copied to ``OUT/_build/html/notebooks/`` for download, beside the
+package's wheel that their setup cell installs (unless ``--install`` names another source).
 
 It is also a Sphinx extension, a second guard: with ``minisagan_student = True`` it removes every
 solution node from the pages. (sphinx-exercise's own switch, ``hide_solutions``, crashes on gated
@@ -83,11 +84,12 @@ def write_source(root: Path, out: Path) -> Path:
     return out
 
 
-def build(root: Path, out: Path, profile: str, install: str) -> Path:
+def build(root: Path, out: Path, profile: str, install: str | None = None) -> Path:
     """Write the student sources into ``out/source`` and build them; the HTML folder."""
     from ..profiles import ENV_VAR  # imports torch: not at the top, where Sphinx loads this extension
     from .assignments import write_assignments
     from .mirror import chapter_paths
+    from .wheel import build_wheel
 
     source = write_source(root, out / "source")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
@@ -96,6 +98,8 @@ def build(root: Path, out: Path, profile: str, install: str) -> Path:
     subprocess.run(command, check=True, env={**os.environ, ENV_VAR: profile})
     html = out / "_build" / "html"
     notebooks = html / "notebooks"
+    if install is None:
+        install = build_wheel(root, notebooks).name
     for path in write_assignments(root, out / "assignments", install=install, chapters=chapter_paths(root)):
         if path.parent.name == "student":
             notebooks.mkdir(exist_ok=True)
@@ -105,7 +109,6 @@ def build(root: Path, out: Path, profile: str, install: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .. import __version__
     from ..profiles import ENV_VAR
 
     parser = argparse.ArgumentParser(description="Build the student edition: the book without its solutions.")
@@ -113,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("_build/student"))
     parser.add_argument("--profile", default=os.environ.get(ENV_VAR) or "smoke", choices=("smoke", "cpu", "gpu"),
                         help="the profile the chapters run in (default: MINISAGAN_PROFILE, else smoke)")
-    parser.add_argument("--install", default=f"minisagan=={__version__}",
-                        help="what the student notebooks' setup cell installs (see `assignments`)")
+    parser.add_argument("--install", default=None,
+                        help="what the student notebooks' setup cell installs (default: the package's wheel, "
+                             "put beside them; see `assignments`)")
     args = parser.parse_args(argv)
     try:
         html = build(args.root.resolve(), args.out.resolve(), args.profile, args.install)
