@@ -25,7 +25,9 @@ def _maps(seed: int) -> np.ndarray:
 def check_most_attended(fn) -> CheckResult:
     """Exercise 8.1: ``fn(maps, b, r, c) -> (row, col)`` of the most attended cell, first on a tie."""
     maps = _maps(81)
-    for b, r, c in np.ndindex(*maps.shape[:3]):
+
+    def check_one(query):
+        b, r, c = query
         grid = maps[b, r, c]
         flat = int(grid.argmax())
         expected = divmod(flat, grid.shape[1])
@@ -47,8 +49,8 @@ def check_most_attended(fn) -> CheckResult:
         if answer == divmod(flat, grid.shape[0]):
             fail(f"query ({b}, {r}, {c}): divide the flat index by the width ({grid.shape[1]}), not the height", "divided-by-height")
         fail(f"query ({b}, {r}, {c}): expected {expected}, got {answer}")
-    return CheckResult(True, f"the most attended cell of all {maps.shape[0] * maps.shape[1] * maps.shape[2]} queries, "
-                             "ties included")
+    return each_case(list(np.ndindex(*maps.shape[:3])), check_one, f"the most attended cell of all "
+                     f"{maps.shape[0] * maps.shape[1] * maps.shape[2]} queries, ties included")
 
 
 def _half_step(steps, gammas) -> float:
