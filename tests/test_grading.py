@@ -256,7 +256,8 @@ def test_grading_a_folder_writes_a_csv_feedback_and_a_canvas_file_with_a_row_for
     (folder / "bob").mkdir(parents=True)
     (folder / ".ipynb_checkpoints").mkdir()
     nbformat.write(chapter_1([cell_of("1.2", "my_loss_d = 5 / 3")]), folder / "alice_01_gans_and_hinge.ipynb")
-    nbformat.write(chapter_1([cell_of("1.2", "my_loss_d = 2.5"), cell_of("1.2", "**Your answer in words.** "
+    unmarked = nbformat.v4.new_code_cell("# YOUR ANSWER HERE: Exercise 1.2 (its metadata lost)\nmy_loss_d = 2.5")
+    nbformat.write(chapter_1([unmarked, cell_of("1.2", "**Your answer in words.** "
                    "Which?\n\nNone of them.", "written", "markdown")]), folder / "bob" / "01_gans_and_hinge.ipynb")
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")], metadata={
         "minisagan": {"chapter": 0, "student": "carol@uni.edu"}}), folder / "homework.ipynb")

@@ -130,6 +130,8 @@ def shown(value, most: int = 6) -> str:
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(shown(v, most) for v in value) + ")"
     text = repr(value)
+    if "\n" in text:  # a module, a model: its name says enough
+        return f"<{type(value).__name__}>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
