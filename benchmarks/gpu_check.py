@@ -194,7 +194,7 @@ def resume_round_trip(work: Path, store: Path, out: Path, device: torch.device, 
                      "seconds": round(time.perf_counter() - began, 1),
                      **{k: evaluation[k] for k in ("fid_shapes", "consistency", "class_accuracy")}},
     }
-    # on the CPU a resumed run is bit-exact (tests/test_trainer.py); a GPU's kernels need not be
+    # on the CPU a resumed run is bit-exact (tests/test_run_loop.py); a GPU's kernels need not be
     record["ok"] = steps == list(range(1, 2 * half + 1)) and (cuda or loss_diff == 0.0)
     return record
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from minisagan.checkpoint import write_atomically
 from minisagan.data.shapes_classifier import register_shapes_extractor
-from minisagan.metrics import EXTRACTORS, inception_weights, to_uint8
+from minisagan.metrics import EXTRACTORS, balanced_classes, inception_weights, to_uint8
 
 CACHE_ENV = "MINISAGAN_CACHE"
 
@@ -149,7 +149,7 @@ def generator_statistics(G, n: int, *, z_dim: int, num_classes: int = 0, seed: i
     for start in tqdm(range(0, n, batch_size), desc="sample statistics",
                       disable=not progress):
         z = z_all[start:start + batch_size].to(device)
-        y = ((torch.arange(start, start + len(z)) % num_classes).to(device)
+        y = (balanced_classes(len(z), num_classes, start).to(device)
              if num_classes else None)
         moments.add(extractor(to_uint8(G(z, y) if num_classes else G(z)))[0])
     G.train(was_training)

@@ -70,11 +70,17 @@ class ImageTensorDataset(Dataset):
         return self.images[index]
 
 
+def balanced_classes(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
+    """The classes asked of samples start .. start + n - 1: i mod num_classes, so that
+    every class is asked equally often (within one)."""
+    return torch.arange(start, start + n) % num_classes
+
+
 @torch.no_grad()
 def sample_images(G, n: int, *, z_dim: int, num_classes: int = 0, batch_size: int = 64,
                   seed: int = 0, device="cpu", progress: bool = True) -> torch.Tensor:
-    """n images from G as uint8 [n, 3, H, W]; classes balanced (y = i mod num_classes)
-    if conditional."""
+    """n images from G as uint8 [n, 3, H, W]; classes balanced (`balanced_classes`) if
+    conditional."""
     # the same for any batch size
     z_all = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     was_training = G.training
@@ -84,7 +90,7 @@ def sample_images(G, n: int, *, z_dim: int, num_classes: int = 0, batch_size: in
                       leave=False):
         z = z_all[start:start + batch_size].to(device)
         if num_classes:
-            y = (torch.arange(start, start + len(z)) % num_classes).to(device)
+            y = balanced_classes(len(z), num_classes, start).to(device)
             batches.append(to_uint8(G(z, y)).cpu())
         else:
             batches.append(to_uint8(G(z)).cpu())
@@ -182,11 +188,11 @@ def class_accuracy(images: torch.Tensor, labels: torch.Tensor, *, num_classes: i
     return right.mean().item(), per_class
 
 
-def hue_histogram(images: torch.Tensor, bins: int = 10) -> torch.Tensor:
+def hue_histogram(images: torch.Tensor, bins: int = 10, report=None) -> torch.Tensor:
     """The share of images whose object's hue falls in each of ``bins`` equal sectors of
     the hue circle ([bins], summing to 1 over the images where `consistency` finds an
-    object on the left)."""
-    report = consistency(to_uint8(images))
+    object on the left). report: `consistency`'s report of these images, if made."""
+    report = report if report is not None else consistency(to_uint8(images))
     rgb = report.left_colour[report.has_pair]  # [B', 3] in [0, 1]
     top, low = rgb.max(1).values, rgb.min(1).values
     spread = (top - low).clamp_min(1e-6)
@@ -200,10 +206,10 @@ def hue_histogram(images: torch.Tensor, bins: int = 10) -> torch.Tensor:
     return counts / counts.sum().clamp_min(1)
 
 
-def hues_present(images: torch.Tensor, bins: int = 10) -> int:
+def hues_present(images: torch.Tensor, bins: int = 10, report=None) -> int:
     """How many of the ``bins`` hue sectors hold at least a quarter of their fair share
-    (1 / bins)."""
-    return int((hue_histogram(images, bins) >= 0.25 / bins).sum())
+    (1 / bins). report: as for `hue_histogram`."""
+    return int((hue_histogram(images, bins, report) >= 0.25 / bins).sum())
 
 
 # --- book/05_metrics.md, section: How much a score moves by chance

@@ -69,3 +69,32 @@ def test_a_run_with_every_feature_is_replaced_by_overwrite(tmp_path):
     assert read_log(run / "metrics.csv")["step"] == [2]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["latest.png", "step_000002.png"]
     assert main(["resume", str(run), "--steps", "3", "--quiet"]) == 0  # the new run is whole
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard link", "no hard links"])
+def test_a_kept_checkpoint_is_whole_or_absent_with_or_without_hard_links(tmp_path, monkeypatch, hard_links):
+    from minisagan.run import checkpoints
+
+    source = tmp_path / "checkpoint.pt"
+    source.write_bytes(b"weights" * 1000)
+    kept = tmp_path / "checkpoints" / "step_0000004.pt"
+    if not hard_links:
+        def no_links(*args):
+            raise OSError("links not supported")
+        monkeypatch.setattr(checkpoints.os, "link", no_links)
+    checkpoints._keep_copy(source, kept)
+    assert kept.read_bytes() == source.read_bytes()
+    assert (kept.stat().st_ino == source.stat().st_ino) is hard_links  # a link shares the bytes on disk
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["step_0000004.pt"]  # no temporary left
+
+    # a copy that fails midway leaves no kept file and no temporary one
+    kept.unlink()
+
+    def broken_copy(src, dst):
+        Path(dst).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(checkpoints.os, "link", lambda *a: (_ for _ in ()).throw(OSError("no links")))
+    monkeypatch.setattr(checkpoints.shutil, "copyfile", broken_copy)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints._keep_copy(source, kept)
+    assert list(kept.parent.iterdir()) == []

@@ -233,11 +233,12 @@ def _sample(args) -> Path:
     from torchvision.utils import save_image
 
     from ..figures import to_grid
+    from ..metrics import balanced_classes
     from .models import load_generator
 
     G, config, num_classes = load_generator(checkpoint_path(args.checkpoint), average=not args.raw)
     z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
-    y = torch.arange(args.n) % num_classes if num_classes else None  # one column per class
+    y = balanced_classes(args.n, num_classes) if num_classes else None  # one column per class
     with torch.no_grad():
         save_image(to_grid(G(z, y), nrow=num_classes or 8), out)
     return out

@@ -24,6 +24,11 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..profiles import PROFILES, active_profile
 
+def on_shapes(data: str) -> bool:
+    """``data`` names the built-in mirror shapes, not a folder."""
+    return data == "shapes"
+
+
 LOSS_NAMES = ("hinge", "ns")
 MODELS = ("sagan", "toygan")
 AMP_MODES = ("none", "bf16")
@@ -38,7 +43,7 @@ class TrainConfig:
 
     profile: str = field(default_factory=active_profile)  # $MINISAGAN_PROFILE, else by the hardware
     model: str = "sagan"  # SAGAN (Chapters 4 and 6) or "toygan", Chapter 1's small GAN
-    data: str = "shapes"  # "shapes" (built-in) or the path of an ImageFolder-style folder
+    data: str = "shapes"  # "shapes" (built-in, `on_shapes`) or the path of an ImageFolder-style folder
     data_size: int | None = None  # number of built-in images (ignored for a folder)
     resolution: int = 32
     z_dim: int = 64
@@ -210,6 +215,11 @@ class TrainConfig:
         values = dataclasses.asdict(self)
         values["betas"] = list(self.betas)
         return values
+
+    @property
+    def on_shapes(self) -> bool:
+        """The run trains on the built-in mirror shapes (so the shape-feature metrics apply)."""
+        return on_shapes(self.data)
 
 
 # What may change when a run resumes: nothing that shapes the networks, the data or the noise (the speed

@@ -71,7 +71,7 @@ def run(args) -> Path:
         fid, n_reference = fid_against_training_set(G, config, num_classes, seed, device)
         return _report({"fid_inception_train": fid}, config, path, out, seed,
                        reference=f"every training image of {config.data} ({n_reference})")
-    shapes = config.data == "shapes"
+    shapes = config.on_shapes
     if not shapes and not config.inception_weights:
         raise ConfigError("config key 'inception_weights': a run on your own images is measured with the "
                           "Inception features only; pass --inception-weights PATH (Chapter 5 says where to get it)")

@@ -20,7 +20,7 @@ from ..data import SHAPE_NAMES, consistency
 from ..data.store import is_store
 from ..errors import ConfigError
 from ..imagenet import CACHE_ENV, cache_folder, in_run_protocol
-from ..metrics import class_accuracy, fidelity_metrics, hues_present, sample_images
+from ..metrics import balanced_classes, class_accuracy, fidelity_metrics, hues_present, sample_images
 from .logs import Metric
 
 
@@ -109,13 +109,14 @@ def evaluate(G: nn.Module, real: torch.Tensor, *, n: int, z_dim: int, num_classe
     if shapes:
         domain = fidelity_metrics(fake, real, features="shapes", device=device, seed=seed, isc_splits=1, fid=n >= 128,
                                   batch_size=batch_size)
+        pairs = consistency(fake)  # once: the score, and the objects whose hues are counted
         results.update(fid_shapes=domain.get("FID", math.nan), kid_shapes=domain["KID"], is_shapes=domain["IS"],
-                       consistency=consistency(fake).score)
-        if num_classes:  # the classes asked for: sample_images draws i mod num_classes
-            overall, per_class = class_accuracy(fake, torch.arange(n) % num_classes, num_classes=num_classes)
+                       consistency=pairs.score)
+        if num_classes:  # the classes sample_images asked for
+            overall, per_class = class_accuracy(fake, balanced_classes(n, num_classes), num_classes=num_classes)
             results.update(class_accuracy=overall,
                            **{f"accuracy_{name}": float(a) for name, a in zip(SHAPE_NAMES, per_class.tolist())})
-        results["hues"] = float(hues_present(fake))
+        results["hues"] = float(hues_present(fake, report=pairs))
     if inception_weights:
         paper = fidelity_metrics(fake, real, features="inception", weights=inception_weights, device=device,
                                  seed=seed, fid=n >= 2048, real_cache=real_cache, batch_size=batch_size)

@@ -27,21 +27,21 @@ class Metric:
     panel: str | None  # the title of curves.png's panel that plots it (None: only in the CSV)
 
 
-STEP_METRICS = (
+STEP_METRICS = [
     Metric("loss_d", "losses"),
     Metric("loss_g", "losses"),
     Metric("d_real", "D's mean score"),
     Metric("d_fake", "D's mean score"),
     Metric("grad_norm_d", "gradient norms"),
     Metric("grad_norm_g", "gradient norms"),
-)
+]
 GAMMA_PANEL = "gamma of each attention block"  # the gamma_* columns, one per attention block
-STEP_COLUMNS = ["step", "seconds"] + [metric.column for metric in STEP_METRICS]
 
 
 def step_columns(gamma_names: list[str]) -> list[str]:
-    """metrics.csv's header: the fixed columns, one column per attention gamma, images per second."""
-    return STEP_COLUMNS + list(gamma_names) + ["images_per_s"]
+    """metrics.csv's header: step and seconds, `STEP_METRICS`, one column per attention gamma,
+    images per second."""
+    return ["step", "seconds", *(metric.column for metric in STEP_METRICS), *gamma_names, "images_per_s"]
 
 
 def read_log(path: Path) -> dict[str, list[float]]:

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..imagestore import to_model_input
-from ..metrics import inception_weights
+from ..metrics import balanced_classes, inception_weights
 from ..training import GeneratorEMA, attention_gammas, make_optimizers, sample_latents
 from .config import TrainConfig
 from .distributed import Processes
@@ -55,7 +55,7 @@ class Run:
         self.noise = torch.Generator().manual_seed(config.seed + 1)  # training z and y; checkpointed
         fixed = torch.Generator().manual_seed(config.seed + 2)
         self.fixed_z = torch.randn(64, config.z_dim, generator=fixed).to(device)
-        self.fixed_y = (torch.arange(64) % self.num_classes).to(device) if self.num_classes else None
+        self.fixed_y = balanced_classes(64, self.num_classes).to(device) if self.num_classes else None
         self.step, self.epoch, self.position, self.seconds = 0, 0, 0, 0.0
         gamma_names = [f"gamma_{net}.{name}" for net, model in (("G", self.G), ("D", self.D))
                        for name in attention_gammas(model)]
@@ -101,7 +101,7 @@ class Run:
 
     def evaluate(self) -> dict[str, float]:
         config = self.config
-        shapes = config.data == "shapes"
+        shapes = config.on_shapes
         if not shapes and not config.inception_weights:
             return {}
         if self.real_eval is None:

@@ -19,6 +19,7 @@ from ..data.store import ImageStore, is_store, prefetch
 from ..errors import ConfigError
 from ..imagenet import in_run_picks
 from ..metrics import to_uint8
+from .config import on_shapes
 
 HELD_OUT_SEED = 7919  # the built-in evaluation images: a seed no training set of the book uses
 
@@ -26,7 +27,7 @@ HELD_OUT_SEED = 7919  # the built-in evaluation images: a seed no training set o
 def make_dataset(data: str, resolution: int, data_size: int, seed: int) -> tuple[Dataset, int]:
     """(dataset, number of classes): ``data="shapes"`` for the built-in mirror shapes (``data_size``
     images from ``seed``), else the path of an ImageFolder-style folder."""
-    if data == "shapes":
+    if on_shapes(data):
         return ShapesDataset(resolution=resolution, length=data_size, seed=seed), len(SHAPE_NAMES)
     if is_store(data):
         store = ImageStore(data)
@@ -91,7 +92,7 @@ def _positions(n: int, batch_size: int, seed: int, epoch: int, position: int, pa
 def evaluation_images(data: str, dataset: Dataset, n: int, resolution: int, seed: int) -> torch.Tensor:
     """The ``n`` real images the metrics compare with, uint8 [n, 3, R, R]: held-out built-in images
     (a seed no training set uses), or a fixed random subset of the folder."""
-    if data == "shapes":
+    if on_shapes(data):
         return to_uint8(sample_shapes(n, resolution, seed=HELD_OUT_SEED)[0])
     pick = in_run_picks(len(dataset), n, seed)
     if isinstance(dataset, ImageStore):
