@@ -60,12 +60,14 @@ book: $(STAMP)
 	@echo "open _build/html/index.html"
 
 ## For instructors: the book without solutions (smoke profile unless MINISAGAN_PROFILE is set), and
-## each chapter as a student notebook (stubs) and a teacher notebook (solutions); `minisagan grade` scores them
+## each chapter as a student notebook (stubs) and a teacher notebook (solutions); `minisagan grade` scores them.
+## INSTALL= what their setup cell installs (default: the wheel built beside them); FORMAT=nbgrader|otter: that tool's source notebooks
 book-student: $(STAMP)
 	$(BIN)/python -m minisagan.bookbuild.student_edition --out _build/student $(if $(INSTALL),--install "$(INSTALL)")
 
 assignments: $(STAMP)
-	$(BIN)/python -m minisagan.bookbuild.assignments --out _build/assignments $(if $(INSTALL),--install "$(INSTALL)")
+	$(BIN)/python -m minisagan.bookbuild.assignments --out _build/assignments $(if $(INSTALL),--install "$(INSTALL)") \
+	    $(if $(FORMAT),--format $(FORMAT))
 
 ## The chapters as notebooks for readers, solutions included
 notebooks: $(STAMP)

@@ -17,6 +17,7 @@ import ast
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import jupytext
@@ -171,10 +172,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the setup cell pip-installs when minisagan is not importable (default: the "
                              "wheel of --root, built with `python -m build` and put beside the notebooks): a URL "
                              "of the wheel, a requirement, or pip options, e.g. '--index-url URL minisagan==0.1.0'")
+    parser.add_argument("--format", default="notebooks", choices=("notebooks", "nbgrader", "otter"),
+                        help="notebooks: a student and a teacher notebook a chapter (default); nbgrader, otter: "
+                             "one source notebook a chapter for that grading tool (`formats`)")
     parser.add_argument("chapters", nargs="*", type=Path, help="only these chapters (book/NN_*.md)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
+        if args.format != "notebooks":
+            from .formats import write_format  # it imports this module
+
+            with tempfile.TemporaryDirectory() as scratch:  # a copy of the wheel goes beside each notebook
+                wheel = build_wheel(root, Path(scratch)) if args.install is None else None
+                paths = write_format(args.format, args.chapters or chapter_paths(root), args.out,
+                                     install=args.install or wheel.name, wheel=wheel)
+            print(f"assignments: wrote {len(paths)} {args.format} source notebooks to {args.out / args.format}")
+            return 0
         install = args.install if args.install is not None else wheel_beside(root, args.out)
         paths = write_assignments(root, args.out, install=install, chapters=args.chapters)
     except (ValueError, OSError) as error:
