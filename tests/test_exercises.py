@@ -474,3 +474,12 @@ def test_a_matrix_one_iteration_gets_right_is_told_how_far_it_is_from_half():
     result = ch02.check_bad_start(torch.eye(3))  # sigma_1 = sigma_2: one step is exact from any start
     assert not result.passed and "underestimates sigma by 0.00% on average" in result.message
     assert "sigma_1/sigma_2 = 1" in result.message and "-0.0" not in result.message
+
+
+def test_an_answer_of_several_numbers_scores_the_share_of_them_that_is_right():
+    gib_128 = 1_281_167 * 128 * 128 * 3 / 2**30  # 58.65 GiB: uint8, three channels
+    result = ch07.check_store_sizes(gib_128, gib_128, 32)  # the 64x64 store is a quarter of it
+    assert (result.passed, result.cases, result.score) == (False, (2, 3), 2 / 3)
+    assert result.message == "the store at 64x64 (GiB): 58.65 is too high, off by 44 (tolerance 0.5) (2 of 3 parts right)"
+    assert ch07.check_store_sizes(gib_128, gib_128 / 4, 32).passed
+    assert ch06.check_n_dis(50, 320).cases == (1, 2)

@@ -109,6 +109,16 @@ def each_case(cases, check_one, what: str) -> CheckResult:
                        (passed, len(cases)))
 
 
+def all_parts(results: list[CheckResult]) -> CheckResult:
+    """An answer of several parts (numbers worked out one by one): right when every part is, else the
+    first wrong part's result with (parts right, parts) for partial credit."""
+    wrong = [result for result in results if not result.passed]
+    cases = (len(results) - len(wrong), len(results))
+    if not wrong:
+        return CheckResult(True, "; ".join(result.message for result in results), cases=cases)
+    return CheckResult(False, f"{wrong[0].message} ({cases[0]} of {cases[1]} parts right)", wrong[0].mistake, cases)
+
+
 def _size(case) -> int:
     """How many numbers a case's input holds (tensors and arrays; 0 for anything else)."""
     items = case if isinstance(case, (tuple, list)) else (case,)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..sagan import Discriminator, Generator, SAGANConfig
 from ..spectral_norm import SNLinear
 from ..training import d_step
-from . import CheckResult, call, check_number, checker, expect_tensor, fail
+from . import CheckResult, all_parts, call, check_number, checker, expect_tensor, fail
 
 GRAPH = ("G ran with autograd on: the D step built a graph through G that it never uses (memory and time for "
          "nothing, and gradients may reach G); make the fakes under torch.no_grad(), as d_step does")
@@ -106,12 +106,11 @@ def _diagnose_update(D, D_ref, grads_before, where: str) -> None:
 @checker
 def check_n_dis(d_updates, real_images) -> CheckResult:
     """Exercise 6.2: with n_dis = 5, batch 32 and 10 generator updates: D's updates and real images seen."""
-    updates = check_number(d_updates, 5 * 10, tol=0, what="D updates", mistakes=[
-        ("one-d-step-per-g-step", 10, "n_dis = 5 means five D updates before each of the 10 G updates")])
-    if not updates:
-        return updates
-    return check_number(real_images, 5 * 10 * 32, tol=0, what="real images D sees", mistakes=[
-        ("one-batch-per-g-step", 10 * 32, "each of the 50 D updates takes a fresh real batch of 32")])
+    return all_parts([
+        check_number(d_updates, 5 * 10, tol=0, what="D updates", mistakes=[
+            ("one-d-step-per-g-step", 10, "n_dis = 5 means five D updates before each of the 10 G updates")]),
+        check_number(real_images, 5 * 10 * 32, tol=0, what="real images D sees", mistakes=[
+            ("one-batch-per-g-step", 10 * 32, "each of the 50 D updates takes a fresh real batch of 32")])])
 
 
 @checker

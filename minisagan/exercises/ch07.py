@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.prepare import load_square
-from . import CheckResult, call, check_number, checker, fail
+from . import CheckResult, all_parts, call, check_number, checker, fail
 
 IMAGENET_TRAIN = 1_281_167  # images in ILSVRC2012's train/
 GIB_NOT_GB = "that is in GB (10^9 bytes); a GiB is 2^30 bytes"
@@ -111,11 +111,9 @@ def check_streaming_moments(fn) -> CheckResult:
 def check_store_sizes(gib_128, gib_64, per_gpu) -> CheckResult:
     """Exercise 7.3: ImageNet's store in GiB at 128x128 and at 64x64, and the images per GPU of a
     global batch of 256 on 8 GPUs."""
-    for answer, expected, what in ((gib_128, IMAGENET_TRAIN * 128 * 128 * 3 / 2**30, "the store at 128x128 (GiB)"),
-                                   (gib_64, IMAGENET_TRAIN * 64 * 64 * 3 / 2**30, "the store at 64x64 (GiB)")):
-        result = check_number(answer, expected, tol=0.5, what=what,
-                              mistakes=[("gb-not-gib", expected * 2**30 / 1e9, GIB_NOT_GB)])
-        if not result:
-            return result
-    return check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
-        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])
+    parts = [check_number(answer, IMAGENET_TRAIN * side * side * 3 / 2**30, tol=0.5, what=f"the store at "
+                          f"{side}x{side} (GiB)", mistakes=[("gb-not-gib", IMAGENET_TRAIN * side * side * 3 / 1e9,
+                                                             GIB_NOT_GB)])
+             for answer, side in ((gib_128, 128), (gib_64, 64))]
+    return all_parts(parts + [check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
+        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])])

@@ -59,7 +59,7 @@ def student_of(path: Path, root: Path | None, notebook=None) -> str:
     return re.sub(r"[_-]\d\d(_\w*)?$", "", path.stem) or path.stem
 
 
-def inspect(path: Path, root: Path | None) -> Submission:
+def examine(path: Path, root: Path | None) -> Submission:
     """The submission as found: its student, chapter, or the reason it cannot be graded."""
     if path.is_file() and path.stat().st_size == 0:
         return Submission(student_of(path, root), str(path), problem="an empty file, not a notebook")
@@ -79,7 +79,7 @@ def inspect(path: Path, root: Path | None) -> Submission:
 def grade_class(paths: list[Path], *, jobs: int = 1, chapter: int | None = None, **limits) -> list[Submission]:
     """Inspect every file, then grade the notebooks of the class's chapter, ``jobs`` at a time."""
     found = files_in(paths)
-    rows = [inspect(path, root) for path, root in found]
+    rows = [examine(path, root) for path, root in found]
     if chapter is None and any(root is not None for _, root in found):
         chapter = next(iter(Counter(r.chapter for r in rows if r.chapter is not None).most_common(1)), (None,))[0]
     for row in rows:
