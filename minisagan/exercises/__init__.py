@@ -109,13 +109,13 @@ def each_case(cases, check_one, what: str) -> CheckResult:
                        (passed, len(cases)))
 
 
-def all_parts(results: list[CheckResult]) -> CheckResult:
-    """An answer of several parts (numbers worked out one by one): right when every part is, else the
-    first wrong part's result with (parts right, parts) for partial credit."""
+def all_parts(results: list[CheckResult], said: str = "") -> CheckResult:
+    """An answer of several parts (numbers worked out one by one): right when every part is (``said``,
+    else every part's sentence), else the first wrong part's result with (parts right, parts)."""
     wrong = [result for result in results if not result.passed]
     cases = (len(results) - len(wrong), len(results))
     if not wrong:
-        return CheckResult(True, "; ".join(result.message for result in results), cases=cases)
+        return CheckResult(True, said or "; ".join(result.message for result in results), cases=cases)
     return CheckResult(False, f"{wrong[0].message} ({cases[0]} of {cases[1]} parts right)", wrong[0].mistake, cases)
 
 

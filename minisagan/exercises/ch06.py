@@ -110,7 +110,8 @@ def check_n_dis(d_updates, real_images) -> CheckResult:
         check_number(d_updates, 5 * 10, tol=0, what="D updates", mistakes=[
             ("one-d-step-per-g-step", 10, "n_dis = 5 means five D updates before each of the 10 G updates")]),
         check_number(real_images, 5 * 10 * 32, tol=0, what="real images D sees", mistakes=[
-            ("one-batch-per-g-step", 10 * 32, "each of the 50 D updates takes a fresh real batch of 32")])])
+            ("one-batch-per-g-step", 10 * 32, "each of the 50 D updates takes a fresh real batch of 32")])],
+        said="real images D sees = 1600")
 
 
 @checker
