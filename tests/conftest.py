@@ -23,3 +23,68 @@ def chromium():
         if os.environ.get(REQUIRE_ENV):
             pytest.fail(f"{REQUIRE_ENV} is set but no Chromium is installed (apt-get install chromium)")
         pytest.skip("no Chromium here: the browser checks need one (CI installs it)")
+
+
+WHEEL_RUNNER = """\
+import sys
+from pathlib import Path
+
+import minisagan
+import minisagan.reference
+import nbformat
+from nbclient import NotebookClient
+
+path = Path(sys.argv[1])
+notebook = nbformat.read(path, as_version=4)
+try:
+    NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+finally:
+    nbformat.write(notebook, path)
+print("package", Path(minisagan.__file__).parent)
+print("reference", minisagan.reference.ROOT)
+"""
+
+
+def _fresh_venv(where):
+    """A virtual environment without minisagan that borrows this one's packages (torch and the rest,
+    6 GB) through a .pth file, but not the checkout; its python."""
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = Path(where) / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory):
+    """The package's wheel (`make assignments` builds the same) installed by the assignment notebooks'
+    setup cell into a fresh venv; ``run(notebook)`` executes a notebook there in the smoke profile,
+    writes it back with its outputs and returns the finished process."""
+    import os
+    import subprocess
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from minisagan.bookbuild.wheel import build_wheel, setup_source
+
+    where = tmp_path_factory.mktemp("wheel")
+    wheel = build_wheel(Path(__file__).resolve().parents[1], where / "dist")
+    python = _fresh_venv(where / "venv")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")} | {
+        "MINISAGAN_PROFILE": "smoke", "MINISAGAN_STATIC": "1", "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    importable = [str(python), "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('minisagan') is None)"]
+    assert subprocess.run(importable, cwd=where).returncode == 1
+    subprocess.run([str(python), "-c", setup_source(wheel.name)], cwd=wheel.parent, env=env, check=True)
+    assert subprocess.run(importable, cwd=where).returncode == 0
+
+    def run(notebook: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), "-c", WHEEL_RUNNER, str(notebook)], cwd=notebook.parent, env=env,
+                              capture_output=True, text=True)
+
+    return SimpleNamespace(python=python, wheel=wheel, env=env, run=run, fresh_venv=_fresh_venv)

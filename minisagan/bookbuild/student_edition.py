@@ -60,14 +60,17 @@ def _without_instructors(entries: list) -> list:
     return kept
 
 
-def write_source(root: Path, out: Path) -> Path:
-    """The book's sources without solutions and without the instructors' page, in ``out``."""
+def write_source(root: Path, out: Path, execute: bool = True) -> Path:
+    """The book's sources without solutions and without the instructors' page, in ``out`` (with
+    ``execute=False``, a book whose pages are built without running their cells)."""
     if out.exists():
         shutil.rmtree(out)
     (out / "book").mkdir(parents=True)
     config = yaml.safe_load((root / "_config.yml").read_text())
     config.setdefault("sphinx", {}).setdefault("config", {})["minisagan_student"] = True
     config["title"] = config.get("title", "") + " (student edition)"
+    if not execute:
+        config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     toc = {key: _without_instructors(value) if key in ("chapters", "parts") else value for key, value in toc.items()}
@@ -84,14 +87,15 @@ def write_source(root: Path, out: Path) -> Path:
     return out
 
 
-def build(root: Path, out: Path, profile: str, install: str | None = None) -> Path:
-    """Write the student sources into ``out/source`` and build them; the HTML folder."""
+def build(root: Path, out: Path, profile: str, install: str | None = None, execute: bool = True) -> Path:
+    """Write the student sources into ``out/source`` and build them; the HTML folder. ``execute=False``
+    builds the pages without running them (a test runs the student notebooks instead)."""
     from ..profiles import ENV_VAR  # imports torch: not at the top, where Sphinx loads this extension
     from .assignments import write_assignments
     from .mirror import chapter_paths
     from .wheel import build_wheel
 
-    source = write_source(root, out / "source")
+    source = write_source(root, out / "source", execute)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book if jupyter_book.exists() else "jupyter-book"), "build", str(source),
                "--path-output", str(out), "-W", "--keep-going"]
