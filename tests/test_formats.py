@@ -6,6 +6,7 @@ untouched 0 of 3; the release holds no line of a solution, prose or code. otter-
 dependency (it brings pandas, pydantic and playwright), so its format is checked against the
 markers its documentation defines: the question, solution, prompt and test blocks."""
 
+import json
 import os
 import re
 import shutil
@@ -154,3 +155,27 @@ def test_otters_release_of_an_answer_is_the_books_stub(tmp_path):
 def test_an_unknown_format_is_one_line(tmp_path):
     with pytest.raises(ValueError, match="unknown format 'gradescope': choose one of nbgrader, otter"):
         formats.write_format("gradescope", [CHAPTER], tmp_path, install="x", wheel=None)
+
+
+@pytest.mark.slow
+def test_otter_assigns_and_grades_the_solutions_3_of_3_and_the_release_0_of_3(tmp_path):
+    """Where otter-grader is installed (not a dependency; ``pip install otter-grader==7.0.0``)."""
+    otter = shutil.which("otter", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if otter is None:
+        pytest.skip("otter-grader is not installed: its format is checked against its markers above")
+    otter_cells(tmp_path)
+    source, env = tmp_path / "otter", {**os.environ, "MINISAGAN_PROFILE": "smoke", "MINISAGAN_STATIC": "1"}
+    subprocess.run([otter, "assign", f"{NAME}.ipynb", "dist", "--no-run-tests"], cwd=source, env=env, check=True,
+                   capture_output=True)
+    released = notebook_text(source / "dist" / "student" / f"{NAME}.ipynb")
+    prose, code = solution_text(CHAPTER)
+    assert [line for line in prose + code if line in released] == [] and 'grader.check("q3_1")' in released
+    scores = {}
+    for who, notebook in (("teacher", "autograder"), ("student", "student")):
+        (source / who).mkdir()
+        subprocess.run([otter, "run", "-a", str(next((source / "dist" / "autograder").glob("*.zip"))), "-o", who,
+                        str(source / "dist" / notebook / f"{NAME}.ipynb")], cwd=source, env=env, check=True,
+                       capture_output=True)
+        results = json.loads((source / who / "results.json").read_text())["tests"]
+        scores[who] = {t["name"]: t["score"] for t in results if "score" in t}
+    assert scores == {"teacher": {"q3_1": 1.0, "q3_2": 1.0, "q3_3": 1.0}, "student": {"q3_1": 0, "q3_2": 0, "q3_3": 0}}
