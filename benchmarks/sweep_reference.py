@@ -28,8 +28,8 @@ Studies (changes to the cpu profile's preset, `minisagan/profiles.py`):
   steps, three seeds, one thread each; attention's seed 0 is the shipped model (``model``).
 - ``table1``: the cpu preset (the book's default model) for 3,000 steps evaluated every 500: no
   attention, attention at 8 or 16, a residual block at 8 or 16. The arm ``attn16`` is the preset
-  itself, so its runs are the first 3,000 steps of the three default runs in
-  `data/reference/cpu_default_recipe/` (the same configuration and seeds); they are not run again.
+  itself, so its runs are the first 3,000 steps of ``attention_8k``'s attention runs (the same
+  configuration, seeds and thread count); they are not run again.
 """
 
 import argparse
@@ -69,8 +69,9 @@ STUDIES = {
             "res8": {"attention": 8, "attention_kind": "residual"},
             "res16": {"attention": 16, "attention_kind": "residual"},
         },
-        # arm -> (folder of data/reference with the same configuration's runs, its file prefix)
-        "shared": {"attn16": "cpu_default_recipe"},
+        # arm -> (the study whose runs have the same configuration and thread count, its arm): the
+        # first 3,000 steps of attention_8k's one-thread default runs
+        "shared": {"attn16": ("attention_8k", "attn16")},
     },
 }
 SEEDS = (0, 1, 2)
@@ -99,6 +100,24 @@ def finished(run: Path, steps: int | None) -> bool:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     return bool(rows) and steps is not None and int(float(rows[-1]["step"])) >= steps
+
+
+def first_steps(runs: Path, study: str, arm: str, seed: int, steps: int) -> tuple[list, list]:
+    """The evaluations and logged steps up to ``steps`` of another study's run: from what it shipped,
+    else from its run folder while it is still training (once it has passed ``steps``); none yet: []."""
+    keep = lambda row: float(row["step"]) <= steps  # noqa: E731
+    source = REFERENCE / study
+    if (source / "eval.csv").exists():
+        mine = lambda row: row["arm"] == arm and row["seed"] == str(seed) and keep(row)  # noqa: E731
+        evals = [r for r in read_csv(source / "eval.csv") if mine(r)]
+        if evals and float(evals[-1]["step"]) >= steps:
+            return evals, [r for r in read_csv(source / "metrics.csv") if mine(r)]
+    run = runs / study / f"{arm}_s{seed}"
+    if (run / "eval.csv").exists():
+        evals = [r for r in read_csv(run / "eval.csv") if keep(r)]
+        if evals and float(evals[-1]["step"]) >= steps:
+            return evals, [r for r in read_csv(run / "metrics.csv") if keep(r)]
+    return [], []
 
 
 def busy(run: Path) -> bool:
@@ -197,14 +216,12 @@ def _collect(study: str, runs: Path, out: Path) -> None:
                 log.append({"study": study, "arm": arm, "seed": seed,
                             "command": "the shipped model, data/reference/model (see its README and runs.csv)"})
             elif shared:
-                source = REFERENCE / shared
-                keep = lambda row: row["seed"] == str(seed) and float(row["step"]) <= steps  # noqa: E731
-                arm_evals = [r for r in read_csv(source / "seeds_eval.csv") if keep(r)]
-                arm_metrics = [r for r in read_csv(source / "seeds_metrics.csv") if keep(r)]
+                arm_evals, arm_metrics = first_steps(runs, *shared, seed, steps)
                 if not arm_evals:
                     continue
                 log.append({"study": study, "arm": arm, "seed": seed,
-                            "command": f"the first {steps} steps of data/reference/{shared} (see its README)"})
+                            "command": f"the first {steps} steps of data/reference/{shared[0]}, arm {shared[1]}, "
+                                       f"seed {seed} (see its runs.csv)"})
             else:
                 run = runs / study / f"{arm}_s{seed}"
                 if not finished(run, steps):  # keep what was shipped from a run folder of another day

@@ -84,14 +84,22 @@ def test_the_chapter_8_claims_hold_in_the_shipped_table1():
     def beats(key, a, b):  # a's worst seed above b's best
         return min(final[key][a].values()) > max(final[key][b].values())
 
-    assert beats("consistency", "attn16", "none")  # by 0.005: the chapter says it is within the noise
     from minisagan.metrics import gap_in_noise
 
-    assert gap_in_noise(min(final["consistency"]["attn16"].values()), max(final["consistency"]["none"].values()),
+    # consistency: no arm ahead in every seed; the residual block at 8 misses by less than the noise
+    assert not any(beats("consistency", arm, "none") for arm in ("attn8", "attn16", "res8", "res16"))
+    assert gap_in_noise(min(final["consistency"]["res8"].values()), max(final["consistency"]["none"].values()),
                         1000, 1000)
-    assert not any(beats("consistency", arm, "none") for arm in ("attn8", "res8", "res16"))
-    assert all(beats("class_accuracy", arm, "none") for arm in ("attn8", "attn16", "res8"))
-    assert not beats("class_accuracy", "res16", "none")
+    # attention at 16 holds both the best and the worst seed (Chapters 6 and 8)
+    every = [v for arm in arms for v in final["consistency"][arm].values()]
+    assert max(final["consistency"]["attn16"].values()) == max(every)
+    assert min(final["consistency"]["attn16"].values()) == min(every)
+    # class accuracy: the blocks at 8 ahead in every seed, beyond the noise; those at 16 not
+    for arm in ("attn8", "res8"):
+        assert beats("class_accuracy", arm, "none")
+        assert not gap_in_noise(min(final["class_accuracy"][arm].values()),
+                                max(final["class_accuracy"]["none"].values()), 1000, 1000)
+    assert not beats("class_accuracy", "attn16", "none") and not beats("class_accuracy", "res16", "none")
     fids = [sorted(final["fid_shapes"][arm].values()) for arm in arms]
     assert all(a[0] <= b[-1] and b[0] <= a[-1] for a in fids for b in fids)  # FID separates no two arms
 
