@@ -4,8 +4,9 @@
 
 # --- book/06_training.md, section: The code: one step of each network
 """SAGAN's training loop, piece by piece (sections 4 and 5.1 of the paper): one
-discriminator step and one generator step with the hinge loss, Adam with TTUR, and an
-exponential moving average of G that keeps its own spectral-norm vectors. The steps
+discriminator step and one generator step with the hinge loss, Adam with TTUR, an
+exponential moving average of G that keeps its own spectral-norm vectors, and the
+iteration and the loop that repeat them (`train_iteration`, `train_loop`). The steps
 return detached tensors, not floats, so that a GPU is never made to wait for a number
 nobody reads."""
 

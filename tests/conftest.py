@@ -83,8 +83,11 @@ def wheel_venv(tmp_path_factory):
     subprocess.run([str(python), "-c", setup_source(wheel.name)], cwd=wheel.parent, env=env, check=True)
     assert subprocess.run(importable, cwd=where).returncode == 0
 
-    def run(notebook: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([str(python), "-c", WHEEL_RUNNER, str(notebook)], cwd=notebook.parent, env=env,
+    def run(notebook: Path, threads: int | None = None) -> subprocess.CompletedProcess:
+        """Run ``notebook`` top to bottom; ``threads``: torch's thread count (two notebooks side by side
+        on two cores take one each, or their threads fight over the cores)."""
+        here = env if threads is None else {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        return subprocess.run([str(python), "-c", WHEEL_RUNNER, str(notebook)], cwd=notebook.parent, env=here,
                               capture_output=True, text=True)
 
     return SimpleNamespace(python=python, wheel=wheel, env=env, run=run, fresh_venv=_fresh_venv)

@@ -116,4 +116,5 @@ def check_store_sizes(gib_128, gib_64, per_gpu) -> CheckResult:
                                                              GIB_NOT_GB)])
              for answer, side in ((gib_128, 128), (gib_64, 64))]
     return all_parts(parts + [check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
-        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])])
+        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])],
+        said=f"the stores take {gib_128} and {gib_64} GiB; each GPU sees {per_gpu} images a step")

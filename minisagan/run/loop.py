@@ -86,14 +86,15 @@ def resume(run_dir: str | Path, *, progress: bool = True, **changes) -> Path:
 
 
 def run_iterations(run: Run, after_step) -> None:
-    """Chapter 6's loop from the run's step to its last, with the run's data, noise, wrapped
-    networks and autocast; ``after_step`` logs, samples, evaluates and saves."""
+    """Chapter 6's loop from the run's step to its last, with the run's data, noise,
+    wrapped networks and autocast; ``after_step`` logs, samples, evaluates and saves."""
     batches = run.batches()
     try:
         if run.compiled:  # compiling happens in the first iteration
             batches = _first_compiled_iteration(run, batches, after_step)
-        train_loop(run.G, run.D, run.opt_G, run.opt_D, batches, run.latents, run.config.steps,
-                   start=run.step, log_every=0, after_step=after_step, **run.loop_options())
+        train_loop(run.G, run.D, run.opt_G, run.opt_D, batches, run.latents,
+                   run.config.steps, start=run.step, log_every=0,
+                   after_step=after_step, **run.loop_options())
     finally:
         after_step.bar.close()
     after_step.finish()
