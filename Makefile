@@ -29,7 +29,7 @@ train: $(STAMP)
 	$(BIN)/python -m minisagan train --run-dir $(RUN) $(ARGS)
 
 test: mirror-check reference-check book-check
-	$(SMOKE) $(BIN)/python -m pytest tests --nbval -p no:cacheprovider
+	$(SMOKE) $(BIN)/python -m pytest tests --nbval -p no:cacheprovider --durations=25
 
 ## Each part of `make test` on its own
 unit: $(STAMP)

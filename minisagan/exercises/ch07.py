@@ -117,4 +117,5 @@ def check_store_sizes(gib_128, gib_64, per_gpu) -> CheckResult:
              for answer, side in ((gib_128, 128), (gib_64, 64))]
     return all_parts(parts + [check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
         ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])],
-        said=f"the stores take {gib_128} and {gib_64} GiB; each GPU sees {per_gpu} images a step")
+        said=f"the stores take {float(gib_128):.1f} and {float(gib_64):.1f} GiB; each GPU sees "
+             f"{float(per_gpu):g} images a step")
