@@ -115,7 +115,8 @@ def check_store_sizes(gib_128, gib_64, per_gpu) -> CheckResult:
                           f"{side}x{side} (GiB)", mistakes=[("gb-not-gib", IMAGENET_TRAIN * side * side * 3 / 1e9,
                                                              GIB_NOT_GB)])
              for answer, side in ((gib_128, 128), (gib_64, 64))]
-    return all_parts(parts + [check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
-        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")])],
-        said=f"the stores take {float(gib_128):.1f} and {float(gib_64):.1f} GiB; each GPU sees "
-             f"{float(per_gpu):g} images a step")
+    parts.append(check_number(per_gpu, 256 / 8, tol=0, what="images per GPU", mistakes=[
+        ("global-batch", 256, "256 is the global batch: torchrun splits it over the 8 processes")]))
+    said = (f"the stores take {float(gib_128):.1f} and {float(gib_64):.1f} GiB; each GPU sees "
+            f"{float(per_gpu):g} images a step") if all(part.passed for part in parts) else ""
+    return all_parts(parts, said=said)
