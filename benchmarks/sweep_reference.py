@@ -105,18 +105,14 @@ def finished(run: Path, steps: int | None) -> bool:
 def first_steps(runs: Path, study: str, arm: str, seed: int, steps: int) -> tuple[list, list]:
     """The evaluations and logged steps up to ``steps`` of another study's run: from what it shipped,
     else from its run folder while it is still training (once it has passed ``steps``); none yet: []."""
-    keep = lambda row: float(row["step"]) <= steps  # noqa: E731
-    source = REFERENCE / study
-    if (source / "eval.csv").exists():
-        mine = lambda row: row["arm"] == arm and row["seed"] == str(seed) and keep(row)  # noqa: E731
-        evals = [r for r in read_csv(source / "eval.csv") if mine(r)]
-        if evals and float(evals[-1]["step"]) >= steps:
-            return evals, [r for r in read_csv(source / "metrics.csv") if mine(r)]
-    run = runs / study / f"{arm}_s{seed}"
-    if (run / "eval.csv").exists():
-        evals = [r for r in read_csv(run / "eval.csv") if keep(r)]
-        if evals and float(evals[-1]["step"]) >= steps:
-            return evals, [r for r in read_csv(run / "metrics.csv") if keep(r)]
+    shipped_rows, run = REFERENCE / study, runs / study / f"{arm}_s{seed}"
+    for folder, mine in ((shipped_rows, lambda row: row["arm"] == arm and row["seed"] == str(seed)),
+                         (run, lambda row: True)):
+        if (folder / "eval.csv").exists():
+            evals = [r for r in read_csv(folder / "eval.csv") if mine(r) and float(r["step"]) <= steps]
+            if evals and float(evals[-1]["step"]) >= steps:
+                return evals, [r for r in read_csv(folder / "metrics.csv")
+                               if mine(r) and float(r["step"]) <= steps]
     return [], []
 
 
