@@ -6,7 +6,7 @@ torch.compile against plain eager fp32, in the same process.
 
 One "iteration" is what the trainer does per generator step with n_dis = 1: a D step (G forward
 under no_grad, D forward + backward on [real; fake], Adam) and a G step (G and D forward, backward
-into G, Adam), through Chapter 6's `d_step` and `g_step`. Images per second = batch / seconds per
+into G, Adam), through Chapter 6's `train_iteration`. Images per second = batch / seconds per
 iteration. Every mode starts from the same initial weights; modes are timed in interleaved rounds
 (mode A, B, C, D, then again), so a change in machine load hits all of them, and the median over
 rounds is reported with its ratio to eager fp32 (> 1: faster). Compilation happens in the warm-up and
@@ -34,11 +34,12 @@ import statistics
 import time
 from contextlib import contextmanager, nullcontext
 from functools import partial
+from itertools import repeat
 
 import torch
 
 from minisagan.sagan import Discriminator, Generator, SAGANConfig
-from minisagan.training import d_step, g_step, make_optimizers, sample_latents
+from minisagan.training import make_optimizers, sample_latents, train_iteration
 
 MODES = {"eager fp32": dict(amp=False, compile=False), "bf16": dict(amp=True, compile=False),
          "compile": dict(amp=False, compile=True), "bf16 + compile": dict(amp=True, compile=True),
@@ -78,11 +79,12 @@ class Trainee:
         self.device = device
 
     def iteration(self, real, labels, noise, z_dim, classes):
+        """Chapter 6's iteration (one D step, one G step), on this mode's networks."""
+        run = {"G_train": self.G_run, "D_train": self.D_run, "G_fwd": self.G_run, "D_fwd": self.D_run}
         with self.precision():
-            z, y = sample_latents(real.shape[0], z_dim, classes, noise, self.device)
-            d_step(self.G_run, self.D_run, self.opt_D, real, labels, z, y, autocast=self.autocast)
-            z, y = sample_latents(real.shape[0], z_dim, classes, noise, self.device)
-            g_step(self.G_run, self.D_run, self.opt_G, z, y, autocast=self.autocast)
+            train_iteration(self.G, self.D, self.opt_G, self.opt_D, repeat((real, labels)),
+                            lambda: sample_latents(real.shape[0], z_dim, classes, noise, self.device),
+                            step=0, autocast=self.autocast, wrapped=run)
 
 
 def sync(device):

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from minisagan.data.pixels import to_float
+
 
 def centred_square(width: int, height: int) -> tuple[float, float, float, float]:
     """The box (left, top, right, bottom) of the largest square centred in a width x
@@ -79,5 +81,5 @@ def to_model_input(images: torch.Tensor, device) -> torch.Tensor:
     through."""
     images = images.to(device, non_blocking=True)
     if images.dtype == torch.uint8:
-        images = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+        images = to_float(images.permute(0, 3, 1, 2))
     return images

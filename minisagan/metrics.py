@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from minisagan.data import consistency
+from minisagan.data.pixels import to_float, to_uint8
 from minisagan.data.shapes_classifier import (
     load_classifier,
     register_shapes_extractor,
@@ -33,27 +34,6 @@ INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.
 INCEPTION_ENV = "MINISAGAN_INCEPTION_WEIGHTS"
 EXTRACTORS = {"inception": ("inception-v3-compat", 2048),
               "shapes": ("minisagan-shapes", 128)}
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[B, 3, H, W] float in [-1, 1] (or uint8 already) -> uint8 in [0, 255], with clear
-    errors."""
-    if (not isinstance(images, torch.Tensor) or images.dim() != 4
-            or images.shape[1] != 3):
-        shape = (list(images.shape) if isinstance(images, torch.Tensor)
-                 else type(images).__name__)
-        raise ValueError("images must be a tensor [batch, 3, height, width], "
-                         f"got {shape}")
-    if images.dtype == torch.uint8:
-        return images
-    if not images.is_floating_point():
-        raise ValueError("images must be float in [-1, 1] or uint8, "
-                         f"got {images.dtype}")
-    low, high = images.min().item(), images.max().item()
-    if low < -1.01 or high > 1.01:
-        raise ValueError("float images must lie in [-1, 1] (the generator's tanh "
-                         f"range), got [{low:.3g}, {high:.3g}]")
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class ImageTensorDataset(Dataset):
@@ -177,7 +157,7 @@ def class_accuracy(images: torch.Tensor, labels: torch.Tensor, *, num_classes: i
     shapes classifier assigns to ``labels`` [B], and the same per class ([num_classes],
     NaN for a class with no image)."""
     classifier = load_classifier()
-    x = to_uint8(images).float() / 127.5 - 1  # [B, 3, S, S] in [-1, 1]
+    x = to_float(to_uint8(images))  # [B, 3, S, S] in [-1, 1], on the byte grid
     batches = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
     predicted = torch.cat([classifier(to_classifier_input(batch)).argmax(1)
                            for batch in batches])  # [B]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minisagan.attention import SelfAttention
+from minisagan.data import RESOLUTIONS  # (32, 64, 128): the sizes the data renders
 from minisagan.errors import ConfigError
 from minisagan.spectral_norm import SNConv2d, SNEmbedding, SNLinear
 
@@ -113,7 +114,6 @@ class DBlock(nn.Module):
 
 
 # --- book/04_sagan_networks.md, section: One configuration for every network of the paper
-RESOLUTIONS = (32, 64, 128)
 # G's block outputs from 4x4 upwards, in units of width (128x128)
 MULTIPLIERS = (16, 8, 4, 2, 1)
 

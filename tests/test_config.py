@@ -51,9 +51,21 @@ def test_sizes_reads_the_record_of_the_named_or_active_profile(monkeypatch):
 
 def test_profiles_grow_from_smoke_to_cpu_to_gpu():
     smoke, cpu, gpu = (PROFILES[name] for name in ("smoke", "cpu", "gpu"))
-    for key in ("steps", "batch_size", "width", "data_size", "eval_samples", "toy_steps", "sn_study_steps",
-                "metric_samples", "study_steps", "study_eval_samples"):
-        assert getattr(smoke, key) < getattr(cpu, key) <= getattr(gpu, key), key
+    for part, key in [("run", "steps"), ("run", "batch_size"), ("run", "width"), ("run", "data_size"),
+                      ("run", "eval_samples"), ("chapter", "toy_steps"), ("chapter", "sn_study_steps"),
+                      ("chapter", "metric_samples"), ("chapter", "study_steps"), ("chapter", "study_eval_samples")]:
+        small, middle, big = (getattr(getattr(record, part), key) for record in (smoke, cpu, gpu))
+        assert small < middle <= big, (part, key)
+
+
+def test_the_run_preset_is_trainconfigs_and_the_chapter_sizes_are_not():
+    # every key of the run preset is a TrainConfig key whose default it is; no chapter size is one
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {f.name for f in dataclasses.fields(profiles.RunPreset)} == set(PROFILE_KEYS) <= train_keys
+    assert not {f.name for f in dataclasses.fields(profiles.ChapterSizes)} & train_keys - {"width"}
+    cpu = TrainConfig.for_profile("cpu")
+    assert (cpu.steps, cpu.width, cpu.checkpoint_every) == (8_000, PROFILES["cpu"].run.width, 1_000)
+    assert PROFILES["cpu"].chapter.width != cpu.width  # the chapters' models are sized apart
 
 
 def test_device_rule_is_cuda_only_for_gpu_profile_with_a_gpu(monkeypatch):

@@ -4,7 +4,6 @@ explorer checked as a reader would, in headless Chromium with the network off.""
 import base64
 import io
 import json
-import os
 import re
 
 import numpy as np

@@ -5,7 +5,6 @@ training from the store."""
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

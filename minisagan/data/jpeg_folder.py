@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .pixels import to_uint8
 from .shapes import SHAPE_NAMES, sample_shapes
 
 EMPTY_CLASS = "zz_empty"
@@ -26,7 +27,7 @@ def write_jpeg_folder(root: str | Path, per_class: int = 8, seed: int = 0, plant
     rng = np.random.default_rng(seed)
     n = per_class * len(SHAPE_NAMES)
     images, labels = sample_shapes(n, resolution=128, seed=seed)
-    pixels = ((images.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte()
+    pixels = to_uint8(images).permute(0, 2, 3, 1)  # [n, 128, 128, 3], as a file holds them
     for name in SHAPE_NAMES:
         (root / name).mkdir(parents=True, exist_ok=True)
     for i in range(n):

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import MissingWeightsError
+from .pixels import to_float
 from .shapes import SHAPE_NAMES, ShapesDataset
 
 INPUT_SIZE = 32  # the classifier sees 32x32; larger images are resized down first
@@ -205,9 +206,9 @@ class ShapesFeatureExtractor(FeatureExtractorBase):
         vassert(torch.is_tensor(x) and x.dtype == torch.uint8,
                 f"Expecting images as torch.Tensor with dtype=torch.uint8 in [0, 255], got "
                 f"{x.dtype if torch.is_tensor(x) else type(x).__name__}; convert [-1, 1] floats with "
-                "((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)")
+                "minisagan.data.pixels.to_uint8")
         vassert(x.dim() == 4 and x.shape[1] == 3, f"Input is not Bx3xHxW: {tuple(x.shape)}")
-        images = to_classifier_input(x.float() / 127.5 - 1)  # [B, 3, 32, 32] in [-1, 1]
+        images = to_classifier_input(to_float(x))  # [B, 3, 32, 32] in [-1, 1]
         features = self.classifier.features(images)  # [B, 128]
         provided = {"128": features, "logits_unbiased": self.classifier.head(features)}  # [B, 10]
         return tuple(provided[name].to(torch.float32) for name in self.features_list)

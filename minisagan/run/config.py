@@ -3,9 +3,9 @@
 The model's keys (resolution, width, z_dim, attention, attention_kind, official_attention, sn_g,
 sn_d) carry the names of `minisagan.sagan.SAGANConfig`'s fields and are validated by it, so its
 errors name the key as it is written here. Each key's default has one home: the keys a profile sizes
-(`PROFILE_KEYS`: steps, batch_size, width, learning rates, ...) take the profile record's values
-(`minisagan.profiles.PROFILES`, through `profile_preset`), every other key its default below. Layers,
-later winning: those defaults, a named preset (``presets/*.toml``), a config file, the flags.
+(`PROFILE_KEYS`: steps, batch_size, width, learning rates, ...) take the values of the profile's run
+preset (`minisagan.profiles.RunPreset`, through `profile_preset`), every other key its default below.
+Layers, later winning: those defaults, a named preset (``presets/*.toml``), a config file, the flags.
 
     TrainConfig.for_profile("cpu", steps=500)     # a profile's preset with overrides
     TrainConfig.from_file("run.toml", lr_d=4e-4)  # a file (.toml or .json) with overrides
@@ -18,11 +18,11 @@ import difflib
 import json
 import tomllib
 from importlib import resources
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..profiles import PROFILES, active_profile
+from ..profiles import PROFILES, RunPreset, active_profile
 
 def on_shapes(data: str) -> bool:
     """``data`` names the built-in mirror shapes, not a folder."""
@@ -72,7 +72,7 @@ class TrainConfig:
     # what the run writes
     log_every: int | None = None
     sample_every: int | None = None
-    checkpoint_every: int | None = None  # the profile's sample_every
+    checkpoint_every: int | None = None
     keep_every: int = 0  # also keep the checkpoint of every K-th step in checkpoints/ (0: only the latest)
     eval_every: int | None = None  # domain FID / KID and consistency, and at the last step; 0: never
     eval_samples: int | None = None  # images per set for the metrics (FID on shape features needs 128+)
@@ -229,18 +229,16 @@ RESUMABLE = ("steps", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_e
 # What a run's config.json records beside its settings; a config file may hold it and it is ignored.
 RECORDED = ("world_size",)
 MODEL_KEYS = ("resolution", "width", "z_dim", "attention", "attention_kind", "official_attention", "sn_g", "sn_d")
-# The keys whose default is the profile record's (`profile_preset`); TrainConfig gives them none of its own.
-PROFILE_KEYS = ("steps", "batch_size", "width", "data_size", "log_every", "sample_every", "checkpoint_every",
-                "eval_every", "eval_samples", "lr_g", "lr_d", "ema_decay", "ema_start", "amp", "compile", "num_workers")
+# The keys whose default is the profile's run preset (`profile_preset`); TrainConfig gives them none of its own.
+PROFILE_KEYS = tuple(field.name for field in fields(RunPreset))
 
 
 def profile_preset(profile: str) -> dict:
     """What a profile trains by default: the paper's recipe (TrainConfig's defaults: conditional
-    SAGAN, attention, SN on G and D, 1:1) with the sizes, learning rates and switches of the profile
-    record; the cpu profile's rates and average of G depart from the paper's TTUR (``--preset paper``
-    restores its optimization). A checkpoint is written whenever samples are."""
-    record = PROFILES[profile]
-    return {key: getattr(record, "sample_every" if key == "checkpoint_every" else key) for key in PROFILE_KEYS}
+    SAGAN, attention, SN on G and D, 1:1) with the sizes, learning rates and switches of the profile's
+    run preset (`minisagan.profiles.RunPreset`); the cpu profile's rates and average of G depart from
+    the paper's TTUR (``--preset paper`` restores its optimization)."""
+    return asdict(PROFILES[profile].run)
 
 
 PRESETS: dict[str, dict] = {name: profile_preset(name) for name in PROFILES}

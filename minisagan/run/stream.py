@@ -15,10 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import SHAPE_NAMES, ShapesDataset, image_folder, sample_shapes
+from ..data.pixels import to_uint8
 from ..data.store import ImageStore, is_store, prefetch
 from ..errors import ConfigError
 from ..imagenet import in_run_picks
-from ..metrics import to_uint8
 from .config import on_shapes
 
 HELD_OUT_SEED = 7919  # the built-in evaluation images: a seed no training set of the book uses
