@@ -84,6 +84,7 @@ STUDIES["model"] = MODEL
 STUDIES["attention_8k"] = {"base": {"checkpoint_every": 250}, "arms": {"none": {"attention": 0}, "attn16": {}},
                            "from_model": {("attn16", 0)}}
 MODEL_FILES = ("checkpoint.pt", "config.json", "eval.csv", "metrics.csv")
+JOURNAL_SUFFIX = ".starts.jsonl"  # each run's starts, beside its folder (`starts`)
 METRIC_COLUMNS = ("step", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s")
 
 
@@ -147,14 +148,26 @@ def run_one(study: str, arm: str, seed: int, runs: Path, threads: int) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     started, load = datetime.now(timezone.utc), os.getloadavg()[0]
     print(f"{started:%H:%M} {study}/{arm} seed {seed}: {' '.join(argv[1:4])} ...", flush=True)
-    subprocess.run(argv, env=env, check=True)
     log = {"study": study, "arm": arm, "seed": seed,
            "command": " ".join(["python", "-m", "minisagan", *argv[3:]]).replace(str(runs), "RUNS"),
-           "started": f"{started:%Y-%m-%d %H:%M}", "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
-           "threads": threads, "load_start": f"{load:.2f}", "load_end": f"{os.getloadavg()[0]:.2f}",
-           "machine": machine()}
-    with open(run / "sweep_run.json", "a") as handle:  # one line per start: a resumed run has several
-        handle.write(json.dumps(log) + "\n")
+           "started": f"{started:%Y-%m-%d %H:%M}", "finished": "", "threads": threads,
+           "load_start": f"{load:.2f}", "load_end": "", "machine": machine()}
+    # one line per start, written before it runs: a start that is stopped keeps its line, with no end
+    # (a resumed run has several lines); beside the run folder, which a fresh run must find empty
+    journal = run.with_name(run.name + JOURNAL_SUFFIX)
+    before = journal.read_text() if journal.exists() else ""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_text(before + json.dumps(log) + "\n")
+    subprocess.run(argv, env=env, check=True)
+    log.update(finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}", load_end=f"{os.getloadavg()[0]:.2f}")
+    journal.write_text(before + json.dumps(log) + "\n")
+
+
+def starts(run: Path) -> list[dict]:
+    """Every start of one run, in order: its journal beside the folder, after the lines that runs
+    collected before 2026-12-06 16:00 kept inside it (``sweep_run.json``, written at the end only)."""
+    paths = (run / "sweep_run.json", run.with_name(run.name + JOURNAL_SUFFIX))
+    return [json.loads(line) for path in paths if path.exists() for line in path.read_text().splitlines()]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -200,15 +213,16 @@ def _collect(study: str, runs: Path, out: Path) -> None:
                 shutil.copy(run / name, out / name)
             for folder in ("samples", "attention"):
                 shutil.copy(run / folder / "latest.png", out / f"{folder}.png")
-            write_csv(out / "runs.csv", [json.loads(line) for line in (run / "sweep_run.json").read_text().splitlines()])
+            write_csv(out / "runs.csv", starts(run))
         return
     evals, metrics, log = [], [], []
     for arm in spec["arms"]:
         shared = spec.get("shared", {}).get(arm)
         for seed in SEEDS:
             if (arm, seed) in spec.get("from_model", ()):
-                source = REFERENCE / "model"
-                arm_evals, arm_metrics = read_csv(source / "eval.csv"), read_csv(source / "metrics.csv")
+                source = REFERENCE / "model"  # its first ``steps`` (the shipped model trained on)
+                arm_evals, arm_metrics = ([r for r in read_csv(source / name) if float(r["step"]) <= steps]
+                                          for name in ("eval.csv", "metrics.csv"))
                 log.append({"study": study, "arm": arm, "seed": seed,
                             "command": "the shipped model, data/reference/model (see its README and runs.csv)"})
             elif shared:
@@ -226,7 +240,7 @@ def _collect(study: str, runs: Path, out: Path) -> None:
                     log += shipped(out, "runs.csv", arm, seed)
                     continue
                 arm_evals, arm_metrics = read_csv(run / "eval.csv"), read_csv(run / "metrics.csv")
-                log += [json.loads(line) for line in (run / "sweep_run.json").read_text().splitlines()]
+                log += starts(run)
                 shutil.copy(run / "samples" / "latest.png", out / f"{arm}_s{seed}.png")
             keys = lambda row: {k: v for k, v in row.items() if k not in ("config", "seed")}  # noqa: E731
             evals += [{"arm": arm, "seed": seed, **keys(r)} for r in arm_evals]

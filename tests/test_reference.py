@@ -137,3 +137,23 @@ def test_gathering_keeps_shipped_runs_whose_folders_are_gone(tmp_path, monkeypat
     assert [r["command"] for r in reference.read_rows(out / "runs.csv")] == ["old", "new"]
     assert [r["arm"] for r in reference.read_rows(out / "metrics.csv")] == ["sn_d", "sn_gd"]
     assert (out / "sn_gd_s1.png").read_bytes() == b"png"
+
+
+def test_a_stopped_start_keeps_its_line_and_a_finished_one_gets_its_end(tmp_path, monkeypatch):
+    """A sweep's start is written before the run: a run killed midway still shows when it began."""
+    sweep = _sweep_module()
+    run = tmp_path / "runs" / "attention_8k" / "none_s1"
+
+    def killed(argv, **kwargs):
+        assert not run.exists() or not any(run.iterdir())  # the fresh run's folder stays empty
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep.subprocess, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_one("attention_8k", "none", 1, tmp_path / "runs", threads=1)
+    (stopped,) = sweep.starts(run)
+    assert stopped["finished"] == "" and stopped["started"] and "--seed 1" in stopped["command"]
+    monkeypatch.setattr(sweep.subprocess, "run", lambda argv, **kwargs: None)
+    sweep.run_one("attention_8k", "none", 1, tmp_path / "runs", threads=1)
+    first, second = sweep.starts(run)
+    assert first == stopped and second["finished"] >= second["started"] != ""
