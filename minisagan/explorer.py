@@ -252,7 +252,8 @@ _TEMPLATE = """<div id="ELEMENT" class="minisagan-explorer" style="font:13px san
     root.querySelector(".readout").textContent = `${data.labels[index]}, query pixel (${query[0]}, ${query[1]}): ` + parts.join("; ");
   }
   root.minisaganSet = set;
-  Promise.all(images.map(im => im.decode())).then(() => set(0, query[0], query[1]));
+  // draw once the images are decoded, in the state a reader (or a script) may already have set
+  Promise.all(images.map(im => im.decode())).then(() => set(index, query[0], query[1]));
 })();</script>"""
 
 

@@ -123,6 +123,20 @@ def test_query_dependence_by_hand():
 
 
 
+def test_a_choice_made_before_the_images_decode_is_kept(tmp_path, chromium):
+    """The first drawing waits for the images; it must draw the state a reader set meanwhile, not
+    reset it to the first image (seen under load in CI)."""
+    from minisagan.bookbuild.browser import open_page
+
+    page = tmp_path / "early.html"
+    html = explorer_html(_tiny_maps(), ["a", "b"], element_id="x1", scale=8)
+    # runs as soon as the explorer's own script has, before any image can have decoded
+    page.write_text(f"<html><body>{html}<script>document.getElementById('x1').minisaganSet(1, 13, 2);"
+                    "</script></body></html>")
+    state = json.loads(re.search(r'data-state="([^"]*)"', open_page(page)).group(1).replace("&quot;", '"'))
+    assert state == {"index": 1, "query": [13, 2]}
+
+
 def test_the_explorer_in_a_browser_shows_the_map_the_library_computes(tmp_path, chromium):
     from PIL import Image
 
