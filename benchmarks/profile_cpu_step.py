@@ -5,7 +5,7 @@
 Builds the run `make train` starts (the cpu profile's preset: 32x32 shapes, width 16, batch 32,
 attention at 16, SN on G and D, an average of G) exactly as `minisagan train` does, then:
 
-1. times ``--steps`` iterations of Chapter 6's `train_iteration` under `torch.profiler`, and splits
+1. times ``--steps`` iterations of Chapter 6's `train_loop` under `torch.profiler`, and splits
    their CPU time by what the operators do: convolutions (forward and backward), spectral norm's
    power iteration, attention's matrix products and softmax, batch norm, Adam, the average of G,
    drawing the data and the noise, the rest;
@@ -31,7 +31,7 @@ from minisagan.run.distributed import Processes
 from minisagan.run.evaluation import evaluate
 from minisagan.run.state import Run
 from minisagan.run.stream import evaluation_images
-from minisagan.training import train_iteration
+from minisagan.training import train_loop
 
 # what an operator does, by the first pattern its name holds (checked in order)
 KINDS = [
@@ -85,18 +85,16 @@ def main(argv=None) -> dict:
             with record_function("average of G"):
                 run.ema.update(G, step)
 
-    ema = TimedEMA() if run.ema else None
-    source = timed_batches()
-    for step in range(3):  # warm-up: first-call costs out of the profile
-        train_iteration(run.G, run.D, run.opt_G, run.opt_D, source, timed_latents, step, ema=ema, **options)
+    loop_args = (run.G, run.D, run.opt_G, run.opt_D, timed_batches(), timed_latents)
+    options.update(ema=TimedEMA() if run.ema else None, log_every=0)
+    train_loop(*loop_args, steps=3, **options)  # warm-up: first-call costs out of the profile
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for step in range(3, 3 + steps):
-            train_iteration(run.G, run.D, run.opt_G, run.opt_D, source, timed_latents, step, ema=ema,
-                            **options)
+        train_loop(*loop_args, steps=3 + steps, start=3, **options)
     per_step = (time.perf_counter() - start) / steps
+    events = prof.key_averages()
     shares, rest = defaultdict(float), defaultdict(float)
-    for event in prof.key_averages():
+    for event in events:
         kind = kind_of(event.key)
         shares[kind] += event.self_cpu_time_total
         if kind == "the rest":
@@ -108,7 +106,7 @@ def main(argv=None) -> dict:
         print(f"  {kind:>20}: {value / total:6.1%} of the steps' CPU time")
     print("  the rest's largest: " + ", ".join(f"{name} {value / total:.1%}" for name, value in
                                             sorted(rest.items(), key=lambda item: -item[1])[:8]))
-    phases = {name: sum(e.cpu_time_total for e in prof.key_averages() if e.key.startswith(name))
+    phases = {name: sum(e.cpu_time_total for e in events if e.key.startswith(name))
               for name in PHASES}
     print("  of the same time, whole: " + ", ".join(f"{name} {value / total:.1%}"
                                                      for name, value in phases.items()))
