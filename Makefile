@@ -18,6 +18,9 @@ export MINISAGAN_STATIC := 1
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	    if [ "$$free" -lt 7 ] && [ ! -x $(BIN)/python ]; then \
+	        echo "install: $(VENV) needs about 6.2 GB and this disk has $$free GB free (df -h .)" >&2; exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (first time: about 2.5 minutes and 6 GB)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
