@@ -42,6 +42,7 @@ CONFIGS = {  # name -> the configuration's changes to the cpu profile's preset
     "w16_lrg8e-4": {**PAPER, **EMA, "width": 16, "lr_g": 8e-4},
     "w16_lr4e-4_b64": {**PAPER, **EMA, "width": 16, "lr_g": 4e-4, "batch_size": 64},
     "w16_lrg4e-4_lrd2e-4": {**PAPER, **EMA, "width": 16, "lr_g": 4e-4, "lr_d": 2e-4},
+    "w16_lrd8e-4": {**PAPER, **EMA, "width": 16, "lr_g": 4e-4, "lr_d": 8e-4},
 }
 SEEDS = (0, 1, 2)
 

@@ -483,3 +483,36 @@ def test_an_answer_of_several_numbers_scores_the_share_of_them_that_is_right():
     assert result.message == "the store at 64x64 (GiB): 58.65 is too high, off by 44 (tolerance 0.5) (2 of 3 parts right)"
     assert ch07.check_store_sizes(gib_128, gib_128 / 4, 32).passed
     assert ch06.check_n_dis(50, 320).cases == (1, 2)
+
+
+def test_the_six_checkers_of_several_cases_or_parts_give_partial_credit():
+    # 6.1: gradients left to accumulate are right on the first step (none yet), wrong on the second
+    result = ch06.check_d_step(hand_d_step(zero_grad=False))
+    assert (result.mistake, result.cases, result.score) == ("no-zero-grad", (1, 2), 0.5)
+    assert result.message.startswith("step 2: ") and result.message.endswith("(1 of 2 steps right)")
+    assert ch06.check_d_step(hand_d_step(fakes="none")).cases == (0, 2)  # wrong from the first step
+    # 6.3: copied vectors keep the weight and the unit lengths right, not sigma
+    result = ch06.check_ema_of_sn_layer(ema_copying_vectors)
+    assert (result.mistake, result.cases) == ("copied-sn-vectors", (2, 3))
+    assert ch06.check_ema_of_sn_layer(ema_averaging_vectors).cases == (1, 3)  # lengths and sigma wrong
+    # 7.1: right on landscape photos only (the portrait is cut at its top, not its centre)
+    def landscape_only(path, resolution):
+        from PIL import Image
+
+        with Image.open(path) as image:
+            w, h = image.convert("RGB").size
+        return squared_photo("corner")(path, resolution) if h > w else ch07.load_square(path, resolution)[0]
+    result = ch07.check_load_square(landscape_only)
+    assert (result.mistake, result.cases) == ("not-centred", (2, 3)) and "photo1.jpg" in result.message
+    # 7.2: a covariance divided by n: n and mu right
+    result = ch07.check_streaming_moments(moments(bias=True))
+    assert (result.mistake, result.cases) == ("biased", (2, 3)) and "(2 of 3 parts right)" in result.message
+    wrong_mean = lambda batches: (lambda n, mu, sigma: (n, mu + 1, sigma))(*moments()(batches))
+    result = ch07.check_streaming_moments(wrong_mean)
+    assert result.cases == (2, 3) and "mu is off by up to 1 (expected [" in result.message
+    # 0.2: every twin agreeing keeps the objects (1 of 2); 5.3: real shapes fool IS, not consistency
+    real, _ = sample_shapes(20, seed=0)
+    assert ch00.check_half_consistent(real).cases == (1, 2)
+    shapes, _ = sample_shapes(500, seed=3)
+    result = ch05.check_fooled_is(shapes)
+    assert result.cases == (1, 2) and result.message.startswith("consistency is 1.00, not below 0.1")

@@ -89,6 +89,9 @@ def checker(check):
     return checked
 
 
+_WHOLE = ("unanswered", "signature", "not-a-function")  # failures every case or part would share
+
+
 def each_case(cases, check_one, what: str) -> CheckResult:
     """Run ``check_one(case)`` on every case (it ends with `fail` or returns); the first failure of the
     smallest input, or a pass, with (passed, tried) for partial credit. A failure every case would
@@ -98,7 +101,7 @@ def each_case(cases, check_one, what: str) -> CheckResult:
         try:
             check_one(case)
         except _Verdict as verdict:
-            if verdict.result.mistake in ("unanswered", "signature", "not-a-function"):
+            if verdict.result.mistake in _WHOLE:
                 raise
             failures.append((_size(case), len(failures), verdict.result))
     if not failures:
@@ -107,6 +110,33 @@ def each_case(cases, check_one, what: str) -> CheckResult:
     passed = len(cases) - len(failures)
     return CheckResult(False, f"{first.message} ({passed} of {len(cases)} cases passed)", first.mistake,
                        (passed, len(cases)))
+
+
+def each_step(steps: int, check_one, what: str) -> CheckResult:
+    """Run ``check_one(i)`` for i in 0 .. steps - 1 in turn (each step starts from the state the last
+    one left, so the first failure ends the check); the failure with (steps right, steps) for partial
+    credit, or a pass."""
+    for i in range(steps):
+        try:
+            check_one(i)
+        except _Verdict as verdict:
+            if verdict.result.mistake in _WHOLE:
+                raise
+            result = verdict.result
+            return CheckResult(False, f"{result.message} ({i} of {steps} steps right)", result.mistake, (i, steps))
+    return CheckResult(True, what, cases=(steps, steps))
+
+
+def as_part(check_one, *args, said: str, **named) -> CheckResult:
+    """``check_one(*args, **named)`` (which ends with `fail` or returns) as one part for `all_parts`:
+    its failure, or a pass that says ``said``."""
+    try:
+        check_one(*args, **named)
+    except _Verdict as verdict:
+        if verdict.result.mistake in _WHOLE:
+            raise
+        return verdict.result
+    return CheckResult(True, said)
 
 
 def all_parts(results: list[CheckResult], said: str = "") -> CheckResult:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..sagan import Discriminator, Generator, SAGANConfig
 from ..spectral_norm import SNLinear
 from ..training import d_step
-from . import CheckResult, all_parts, call, check_number, checker, expect_tensor, fail
+from . import CheckResult, all_parts, as_part, call, check_number, checker, each_step, expect_tensor, fail
 
 GRAPH = ("G ran with autograd on: the D step built a graph through G that it never uses (memory and time for "
          "nothing, and gradients may reach G); make the fakes under torch.no_grad(), as d_step does")
@@ -44,12 +44,14 @@ def _watch(module, record):
 
 @checker
 def check_d_step(fn) -> CheckResult:
-    """Exercise 6.1: ``fn(G, D, opt_D, real, y_real, z, y_fake) -> loss``, one hinge D update."""
+    """Exercise 6.1: ``fn(G, D, opt_D, real, y_real, z, y_fake) -> loss``, one hinge D update; two
+    steps in a row (the second catches gradients left to accumulate), a step each for partial credit."""
     G, D = _tiny_networks(seed=61)
     G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)
     opt, opt_ref = (torch.optim.Adam(net.parameters(), lr=4e-4, betas=(0.0, 0.9)) for net in (D, D_ref))
     gen = torch.Generator().manual_seed(6)
-    for step in range(2):
+
+    def check_one(step: int) -> None:
         real = torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64) * 2 - 1
         y_real, y_fake = torch.randint(3, (4,), generator=gen), torch.randint(3, (4,), generator=gen)
         z = torch.randn(4, 16, generator=gen, dtype=torch.float64)
@@ -80,12 +82,13 @@ def check_d_step(fn) -> CheckResult:
         expect_tensor(loss, expected, tol=1e-5, case=f"{where}, the loss", mistakes=mistakes)
         if any(not torch.equal(v, G.state_dict()[k]) for k, v in G_before.items() if v.is_floating_point()
                and not k.endswith(("sn_u", "sn_v", "sn_sigma")) and "running" not in k):
-            return CheckResult(False, f"{where}: G's weights changed; the D step must not train G", "trained-g")
+            fail(f"{where}: G's weights changed; the D step must not train G", "trained-g")
         moved = max((p - q).abs().max().item() for p, q in zip(D.parameters(), D_ref.parameters()))
         if moved > 1e-6:
             _diagnose_update(D, D_ref, grads_before, where)
-            return CheckResult(False, f"{where}: D's weights differ from one hinge D update by {moved:.3g}")
-    return CheckResult(True, "one forward on [real; fake], the hinge loss, only D updated, two steps in a row")
+            fail(f"{where}: D's weights differ from one hinge D update by {moved:.3g}")
+
+    return each_step(2, check_one, "one forward on [real; fake], the hinge loss, only D updated, two steps in a row")
 
 
 def _diagnose_update(D, D_ref, grads_before, where: str) -> None:
@@ -116,7 +119,8 @@ def check_n_dis(d_updates, real_images) -> CheckResult:
 
 @checker
 def check_ema_of_sn_layer(fn) -> CheckResult:
-    """Exercise 6.3: ``fn(ema_layer, layer, decay)`` folds an SNLinear into its average in place."""
+    """Exercise 6.3: ``fn(ema_layer, layer, decay)`` folds an SNLinear into its average in place; three
+    parts (the averaged weight, unit vectors, sigma of the average) for partial credit."""
     torch.manual_seed(63)
     layer = SNLinear(24, 10).double()
     ema = copy.deepcopy(layer)
@@ -130,16 +134,26 @@ def check_ema_of_sn_layer(fn) -> CheckResult:
         expected = 0.9 * expected + 0.1 * layer.weight.detach()
         reversed_decay = 0.1 * reversed_decay + 0.9 * layer.weight.detach()
         call(fn, ema, layer, 0.9, form="(ema_layer, layer, decay)")
-    expect_tensor(ema.weight.detach(), expected, tol=1e-9, case="the averaged weight", mistakes=[
+    weight = as_part(expect_tensor, ema.weight.detach(), expected, tol=1e-9, case="the averaged weight",
+                     said="weights averaged", mistakes=[
         ("decay-reversed", reversed_decay, "the decay is the wrong way round: the average keeps decay = 0.9 of "
          "itself and takes 1 - decay of the live weight"),
         ("weight-copied", layer.weight.detach(), "the weight is copied, not averaged")])
+    parts = [weight, _unit_vectors(ema), _sigma_of_average(ema, layer)]
+    return all_parts(parts, said=f"weights averaged, and {parts[2].message}" if all(parts) else "")
+
+
+def _unit_vectors(ema) -> CheckResult:
     for name in ("sn_u", "sn_v"):
         norm = getattr(ema, name).norm().item()
         if abs(norm - 1) > 1e-6:
             return CheckResult(False, f"{name} has length {norm:.3f}: you averaged the spectral-norm vectors, and an "
                                       "average of unit vectors is shorter than 1; give the average its own power "
                                       "iteration", "averaged-sn-vectors")
+    return CheckResult(True, "u and v of unit length")
+
+
+def _sigma_of_average(ema, layer) -> CheckResult:
     true_sigma = torch.linalg.svdvals(ema.weight.detach())[0].item()
     sigma = (ema.sn_u @ ema.weight.detach() @ ema.sn_v).item()
     if abs(sigma - true_sigma) > 1e-3 * true_sigma:
@@ -148,4 +162,4 @@ def check_ema_of_sn_layer(fn) -> CheckResult:
                                   f"{true_sigma:.4f}: its vectors do not belong to its weight"
                                   + (" (they are the live layer's, copied)" if copied else ""),
                            "copied-sn-vectors" if copied else "stale-sn-vectors")
-    return CheckResult(True, f"weights averaged, and sigma = {sigma:.4f} matches the SVD of the average")
+    return CheckResult(True, f"sigma = {sigma:.4f} matches the SVD of the average")

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.prepare import load_square
-from . import CheckResult, all_parts, call, check_number, checker, fail
+from . import CheckResult, all_parts, call, check_number, checker, each_case, fail, shown
 
 IMAGENET_TRAIN = 1_281_167  # images in ILSVRC2012's train/
 GIB_NOT_GB = "that is in GB (10^9 bytes); a GiB is 2^30 bytes"
@@ -41,22 +41,26 @@ def _wrong_squares(path: Path, resolution: int) -> list[tuple[str, np.ndarray, s
 
 @checker
 def check_load_square(fn) -> CheckResult:
-    """Exercise 7.1: ``fn(path, resolution) -> uint8 [R, R, 3]``, the centred square resized."""
+    """Exercise 7.1: ``fn(path, resolution) -> uint8 [R, R, 3]``, the centred square resized; a share
+    of the three photos (landscape, portrait, small) for partial credit."""
+    def check_one(path: Path) -> None:
+        expected, _ = load_square(path, 64)
+        answer = np.asarray(call(fn, path, 64, form="(path, resolution)"))
+        if answer.shape != (64, 64, 3) or answer.dtype != np.uint8:
+            fail(f"{path.name}: expected uint8 of shape (64, 64, 3), got {answer.dtype} {answer.shape}", "shape")
+        difference = np.abs(answer.astype(np.int64) - expected.astype(np.int64)).mean()
+        if difference > 3:
+            for name, wrong, sentence in _wrong_squares(path, 64):
+                if np.abs(answer.astype(np.int64) - wrong.astype(np.int64)).mean() <= 3:
+                    fail(f"{path.name}: {sentence}", name)
+            with Image.open(path) as image:
+                size = image.size
+            fail(f"{path.name} ({size[0]}x{size[1]}): your square differs from load_square's by {difference:.1f} "
+                 "grey levels on average: is it the centred square, cut on the long edge?")
+
     with tempfile.TemporaryDirectory() as folder:
-        for path in _photos(Path(folder)):
-            expected, _ = load_square(path, 64)
-            answer = np.asarray(call(fn, path, 64, form="(path, resolution)"))
-            if answer.shape != (64, 64, 3) or answer.dtype != np.uint8:
-                return CheckResult(False, f"{path.name}: expected uint8 of shape (64, 64, 3), got {answer.dtype} "
-                                          f"{answer.shape}", "shape")
-            difference = np.abs(answer.astype(np.int64) - expected.astype(np.int64)).mean()
-            if difference > 3:
-                for name, wrong, sentence in _wrong_squares(path, 64):
-                    if np.abs(answer.astype(np.int64) - wrong.astype(np.int64)).mean() <= 3:
-                        fail(f"{path.name}: {sentence}", name)
-                return CheckResult(False, f"{path.name}: your square differs from load_square's by {difference:.1f} "
-                                          "grey levels on average: is it the centred square, cut on the long edge?")
-    return CheckResult(True, "every photo's centred square, resized, matches load_square within 3 grey levels")
+        return each_case(_photos(Path(folder)), check_one,
+                         "every photo's centred square, resized, matches load_square within 3 grey levels")
 
 
 class _Once:
@@ -90,21 +94,43 @@ def check_streaming_moments(fn) -> CheckResult:
     except (TypeError, ValueError):
         fail(f"expected (n, mu, sigma), got {type(answer).__name__}", "shape")
     every = rows.astype(np.float64)
-    if int(n) != len(rows) or mu.shape != (6,) or sigma.shape != (6, 6):
-        return CheckResult(False, f"expected n = {len(rows)}, mu of shape (6,) and sigma (6, 6); got n = {n}, "
-                                  f"{mu.shape} and {sigma.shape}", "shape")
-    expected_mu, expected_sigma = every.mean(0), np.cov(every, rowvar=False)
-    if not np.allclose(mu, expected_mu, rtol=0, atol=1e-3):  # float32 sums: about 3e-4 off
-        return CheckResult(False, f"mu is off by up to {np.abs(mu - expected_mu).max():.2g}")
+    if mu.shape != (6,) or sigma.shape != (6, 6):
+        return CheckResult(False, f"expected mu of shape (6,) and sigma (6, 6); got {mu.shape} and {sigma.shape}",
+                           "shape")
+    return all_parts([_count_part(n, len(rows)), _mean_part(mu, every.mean(0)), _covariance_part(sigma, every, single)],
+                     said=f"{len(rows)} rows in one pass: the mean and numpy.cov's covariance in float64")
+
+
+def _count_part(n, rows: int) -> CheckResult:
+    try:
+        right = int(n) == rows
+    except (TypeError, ValueError):
+        right = False
+    return CheckResult(right, f"n = {rows}" if right else f"n is {n!r}, expected {rows}: count every row of every "
+                                                           "batch")
+
+
+def _mean_part(mu: np.ndarray, expected: np.ndarray) -> CheckResult:
+    error = np.abs(mu - expected).max()
+    if error > 1e-3:  # float32 sums: about 3e-4 off
+        return CheckResult(False, f"mu is off by up to {error:.2g} (expected {shown(expected)}, got "
+                                  f"{shown(mu)})")
+    return CheckResult(True, "mu right")
+
+
+def _covariance_part(sigma: np.ndarray, every: np.ndarray, single: bool) -> CheckResult:
+    expected = np.cov(every, rowvar=False)
     if np.allclose(sigma, np.cov(every, rowvar=False, bias=True), rtol=0, atol=1e-6):
-        fail("sigma divides by n: the unbiased covariance, as numpy.cov's, divides by n - 1", "biased")
-    error, scale = np.abs(sigma - expected_sigma).max(), np.abs(expected_sigma).max()
+        return CheckResult(False, "sigma divides by n: the unbiased covariance, as numpy.cov's, divides by n - 1",
+                           "biased")
+    error, scale = np.abs(sigma - expected).max(), np.abs(expected).max()
     if error > 1e-6 * scale:  # float32 sums land 0.1 to 1 times the covariance off here
         mistake = "float32-sums" if single or 0.01 * scale < error < 2 * scale else ""
         hint = (": are the sums kept in float32? Around a mean of 3000, sum(x x^T) needs the digits float32 "
                 "drops; add each batch in float64") if mistake else ""
-        return CheckResult(False, f"sigma is off by up to {error:.3g}{hint}", mistake)
-    return CheckResult(True, f"{len(rows)} rows in one pass: the mean and numpy.cov's covariance in float64")
+        return CheckResult(False, f"sigma is off by up to {error:.3g} (its first row: expected "
+                                  f"{shown(expected[0])}, got {shown(sigma[0])}){hint}", mistake)
+    return CheckResult(True, "sigma right")
 
 
 @checker
