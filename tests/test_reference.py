@@ -170,3 +170,25 @@ def test_a_stopped_start_keeps_its_line_and_a_finished_one_gets_its_end(tmp_path
     sweep.run_one("attention_8k", "none", 1, tmp_path / "runs", threads=1)
     first, second = sweep.starts(run)
     assert first == stopped and second["finished"] >= second["started"] != ""
+
+
+def test_the_chapter_6_screening_claims_hold_in_the_shipped_sweep():
+    """Chapter 6's reading of `cpu_recipe_sweep/` against `cpu_default_recipe/`'s three seeds."""
+    sweep = reference.load("cpu_recipe_sweep", "sweep_eval.csv")
+    seeds = reference.load("cpu_default_recipe", "seeds_eval.csv")
+
+    def at(rows, config, step, key):
+        return [r[key] for r in rows if r["config"] == config and r["step"] == step]
+
+    assert at(sweep, "ema_lrg4e-4", 1800, "consistency") == [pytest.approx(0.97, abs=0.0051)]
+    assert at(sweep, "ema", 1800, "consistency") == [pytest.approx(0.60, abs=0.0051)]
+    assert at(sweep, "w16_lrg4e-4_lrd2e-4", 2000, "consistency") == [pytest.approx(0.49, abs=0.0051)]
+    assert at(sweep, "w16_lr4e-4", 2000, "consistency") == [pytest.approx(0.72, abs=0.0051)]
+    # D's rate raised to 8e-4: no faster on the classes than any seed of the default, less consistent
+    for step, key in ((4000, "class_accuracy"), (4500, "class_accuracy"), (4000, "consistency")):
+        (raised,), default = at(sweep, "w16_lrd8e-4", step, key), at(seeds, "default", step, key)
+        assert len(default) == 3 and raised <= min(default) + 0.01, (step, key, raised, default)
+    assert at(sweep, "w16_lrd8e-4", 4000, "class_accuracy") == [pytest.approx(0.364, abs=0.0006)]
+    assert sorted(at(seeds, "default", 4000, "class_accuracy")) == pytest.approx([0.365, 0.395, 0.427], abs=0.0006)
+    assert at(sweep, "w16_lrd8e-4", 4000, "consistency") == [pytest.approx(0.92, abs=0.0051)]
+    assert sorted(at(seeds, "default", 4000, "consistency")) == pytest.approx([0.99, 0.99, 1.0], abs=0.0051)
