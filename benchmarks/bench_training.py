@@ -12,8 +12,9 @@ iteration. Every mode starts from the same initial weights; modes are timed in i
 rounds is reported with its ratio to eager fp32 (> 1: faster). Compilation happens in the warm-up and
 is timed separately.
 
-CPU section (always, unless --gpu-only or --dry-run): the cpu profile's default model, 32x32, ch 32,
-batch 32, 10 classes, attention at 16, SN on G and D, 2 threads.
+CPU section (always, unless --gpu-only or --dry-run): the cpu profile's default run's model (its width
+and batch, `minisagan/profiles.py`: 16 and 32), 32x32, 10 classes, attention at 16, SN on G and D,
+2 threads; eager fp32 in channels_last memory as a fifth mode.
 GPU section (only with CUDA): the paper's model, 128x128, ch 64, batch 256, 1000 classes, with its
 attention block at each of --feats (64: the paper's final model; 32: the cheaper one): bf16 + compile
 (channels_last) against eager fp32 at PyTorch's defaults, which leave TF32 on for cuDNN's
@@ -38,13 +39,15 @@ from itertools import repeat
 
 import torch
 
+from minisagan.profiles import sizes
 from minisagan.sagan import Discriminator, Generator, SAGANConfig
 from minisagan.training import make_optimizers, sample_latents, train_iteration
 
 MODES = {"eager fp32": dict(amp=False, compile=False), "bf16": dict(amp=True, compile=False),
          "compile": dict(amp=False, compile=True), "bf16 + compile": dict(amp=True, compile=True),
-         "eager fp32, TF32 off": dict(amp=False, compile=False, tf32=False)}
-CPU_MODES = ("eager fp32", "bf16", "compile", "bf16 + compile")
+         "eager fp32, TF32 off": dict(amp=False, compile=False, tf32=False),
+         "eager fp32, channels_last": dict(amp=False, compile=False, channels_last=True)}
+CPU_MODES = ("eager fp32", "eager fp32, channels_last", "bf16", "compile", "bf16 + compile")
 GPU_MODES = ("eager fp32", "eager fp32, TF32 off", "bf16 + compile")
 
 
@@ -68,6 +71,7 @@ class Trainee:
     def __init__(self, G, D, device, amp: bool, compiled: bool, channels_last: bool = False, tf32: bool = True,
                  compile_backend: str = "inductor"):
         self.G, self.D = copy.deepcopy(G), copy.deepcopy(D)
+        self.channels_last = channels_last
         if channels_last:
             self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
         self.opt_G, self.opt_D = make_optimizers(self.G, self.D)
@@ -81,6 +85,8 @@ class Trainee:
     def iteration(self, real, labels, noise, z_dim, classes):
         """Chapter 6's iteration (one D step, one G step), on this mode's networks."""
         run = {"G_train": self.G_run, "D_train": self.D_run, "G_fwd": self.G_run, "D_fwd": self.D_run}
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         with self.precision():
             train_iteration(self.G, self.D, self.opt_G, self.opt_D, repeat((real, labels)),
                             lambda: sample_latents(real.shape[0], z_dim, classes, noise, self.device),
@@ -102,7 +108,8 @@ def measure(config: SAGANConfig, batch: int, device, modes: dict, rounds: int, p
     trainees, warmups = {}, {}
     for name, switches in modes.items():
         start = time.perf_counter()
-        trainee = Trainee(G, D, device, switches["amp"], switches["compile"], channels_last and switches["amp"],
+        trainee = Trainee(G, D, device, switches["amp"], switches["compile"],
+                          switches.get("channels_last", channels_last and switches["amp"]),
                           switches.get("tf32", True), compile_backend)
         noise = torch.Generator().manual_seed(1)
         for _ in range(warmup):
@@ -171,10 +178,13 @@ def main() -> None:
 
 def cpu_section(quick: bool) -> None:
     torch.set_num_threads(2)
-    print("CPU: the chapters' SAGAN, 32x32, ch 32, batch 32, 10 classes, attention at 16, 2 threads")
-    cpu = SAGANConfig(resolution=32, width=32, z_dim=64, num_classes=10, attention=16)
+    run = sizes("cpu").run
+    print(f"CPU: the cpu profile's default run, 32x32, ch {run.width}, batch {run.batch_size}, 10 classes, "
+          "attention at 16, 2 threads")
+    cpu = SAGANConfig(resolution=32, width=run.width, z_dim=64, num_classes=10, attention=16)
     modes = {k: MODES[k] for k in CPU_MODES}
-    report(measure(cpu, 32, torch.device("cpu"), modes, rounds=2 if quick else 5, per_round=4, warmup=2), 32)
+    report(measure(cpu, run.batch_size, torch.device("cpu"), modes, rounds=2 if quick else 5, per_round=4,
+                   warmup=2), run.batch_size)
 
 
 def gpu_section(device: torch.device, feats: list[int], batch: int, rounds: int, out: str | None = None,
