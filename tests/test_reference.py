@@ -192,3 +192,9 @@ def test_the_chapter_6_screening_claims_hold_in_the_shipped_sweep():
     assert sorted(at(seeds, "default", 4000, "class_accuracy")) == pytest.approx([0.365, 0.395, 0.427], abs=0.0006)
     assert at(sweep, "w16_lrd8e-4", 4000, "consistency") == [pytest.approx(0.92, abs=0.0051)]
     assert sorted(at(seeds, "default", 4000, "consistency")) == pytest.approx([0.99, 0.99, 1.0], abs=0.0051)
+    # batch 64 for the images of 4,500 steps of batch 32: behind every seed of the default
+    (b64,) = at(sweep, "w16_lr4e-4_b64", 2250, "class_accuracy")
+    assert b64 == pytest.approx(0.27, abs=0.0051)
+    assert sorted(at(seeds, "default", 4500, "class_accuracy")) == pytest.approx([0.395, 0.402, 0.419], abs=0.0006)
+    assert at(sweep, "w16_lr4e-4_b64", 2250, "consistency") == [pytest.approx(0.57, abs=0.0051)]
+    assert b64 < min(at(seeds, "default", 4000, "class_accuracy") + at(seeds, "default", 3500, "class_accuracy"))
