@@ -145,6 +145,7 @@ MORE_MISTAKES = {  # mistakes that need an exercise another already holds
 PARTIAL = {  # the share of a checker's cases a mistake gets right: where the wrong formula agrees
     ("1.1", "sum-instead-of-mean"): 0.25,  # scores beyond both margins: every term 0, summed or averaged
     ("3.1", "sqrt-scaling"): 0.333,  # C = 8: Wf has C/8 = 1 row, and 1/sqrt(1) scales nothing
+    ("6.3", "averaged-sn-vectors"): 0.333,  # the weight (one of three parts) is averaged right
 }
 
 
