@@ -139,6 +139,11 @@ def as_part(check_one, *args, said: str, **named) -> CheckResult:
     return CheckResult(True, said)
 
 
+def part(right: bool, said: str, wrong: str, mistake: str = "") -> CheckResult:
+    """One part of an answer for `all_parts`: ``said`` when ``right``, else ``wrong`` (and its mistake)."""
+    return CheckResult(True, said) if right else CheckResult(False, wrong, mistake)
+
+
 def all_parts(results: list[CheckResult], said: str = "") -> CheckResult:
     """An answer of several parts (numbers worked out one by one): right when every part is (``said``,
     else every part's sentence), else the first wrong part's result with (parts right, parts)."""

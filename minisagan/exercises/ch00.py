@@ -3,7 +3,7 @@
 import torch
 
 from ..data import consistency
-from . import CheckResult, all_parts, call, check_number, checker, each_case, fail
+from . import CheckResult, all_parts, call, check_number, checker, each_case, fail, part
 
 
 @checker
@@ -35,12 +35,10 @@ def check_half_consistent(images) -> CheckResult:
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] < 20:
         return CheckResult(False, "expected a tensor [B, 3, S, S] with B >= 20", "not-a-batch")
     report = consistency(images)
-    broken = int((~report.has_pair).sum())
-    objects = CheckResult(not broken, "every image holds two objects" if not broken else
-                          f"{broken} images lack an object on one side: break the agreement, not the objects",
-                          "objects-broken" if broken else "")
-    half = CheckResult(abs(report.score - 0.5) <= 1e-9, f"the checker scores the batch {report.score:.3f}"
-                       + ("" if abs(report.score - 0.5) <= 1e-9 else ", not 0.5"))
+    broken, scored = int((~report.has_pair).sum()), f"the checker scores the batch {report.score:.3f}"
+    objects = part(not broken, "every image holds two objects", f"{broken} images lack an object on one side: "
+                   "break the agreement, not the objects", "objects-broken")
+    half = part(abs(report.score - 0.5) <= 1e-9, scored, f"{scored}, not 0.5")
     return all_parts([objects, half], said="half the twins agree, half do not, and every image still holds two objects")
 
 

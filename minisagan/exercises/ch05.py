@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from ..data import consistency
-from . import CheckResult, all_parts, call, check_number, checker, each_case, fail
+from . import CheckResult, all_parts, call, check_number, checker, each_case, fail, part
 
 
 @checker
@@ -57,9 +57,9 @@ def check_fooled_is(images) -> CheckResult:
         return CheckResult(False, "expected a tensor [n, 3, 32, 32] with n >= 500", "not-a-batch")
     score = consistency(images).score
     inception_score = fidelity_metrics(images, images, fid=False, kid=False)["IS"]
-    fooled = CheckResult(inception_score > 9, f"domain IS is {inception_score:.2f}" + (
-        "" if inception_score > 9 else ", not above 9: are the shapes intact and the classes balanced?"))
-    inconsistent = CheckResult(score < 0.1, f"consistency is {score:.2f}" + (
-        "" if score < 0.1 else ", not below 0.1: too many twins still agree"))
+    is_said, consistency_said = f"domain IS is {inception_score:.2f}", f"consistency is {score:.2f}"
+    fooled = part(inception_score > 9, is_said,
+                  f"{is_said}, not above 9: are the shapes intact and the classes balanced?")
+    inconsistent = part(score < 0.1, consistency_said, f"{consistency_said}, not below 0.1: too many twins still agree")
     return all_parts([fooled, inconsistent], said="domain IS above 9 with almost no twin agreeing: IS cannot see "
                                                   "consistency")

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.prepare import load_square
-from . import CheckResult, all_parts, call, check_number, checker, each_case, fail, shown
+from . import CheckResult, all_parts, call, check_number, checker, each_case, fail, part, shown
 
 IMAGENET_TRAIN = 1_281_167  # images in ILSVRC2012's train/
 GIB_NOT_GB = "that is in GB (10^9 bytes); a GiB is 2^30 bytes"
@@ -106,16 +106,13 @@ def _count_part(n, rows: int) -> CheckResult:
         right = int(n) == rows
     except (TypeError, ValueError):
         right = False
-    return CheckResult(right, f"n = {rows}" if right else f"n is {n!r}, expected {rows}: count every row of every "
-                                                           "batch")
+    return part(right, f"n = {rows}", f"n is {n!r}, expected {rows}: count every row of every batch")
 
 
 def _mean_part(mu: np.ndarray, expected: np.ndarray) -> CheckResult:
-    error = np.abs(mu - expected).max()
-    if error > 1e-3:  # float32 sums: about 3e-4 off
-        return CheckResult(False, f"mu is off by up to {error:.2g} (expected {shown(expected)}, got "
-                                  f"{shown(mu)})")
-    return CheckResult(True, "mu right")
+    error = np.abs(mu - expected).max()  # float32 sums: about 3e-4 off
+    return part(error <= 1e-3, "mu right", f"mu is off by up to {error:.2g} (expected {shown(expected)}, got "
+                                           f"{shown(mu)})")
 
 
 def _covariance_part(sigma: np.ndarray, every: np.ndarray, single: bool) -> CheckResult:
